@@ -1,0 +1,1 @@
+"""MCU back end: C emitter (CMSIS-DSP) for the Electrosmith Daisy (Cortex-M7)."""

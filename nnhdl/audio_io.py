@@ -1,0 +1,98 @@
+"""Reading and writing sample streams: ``.npy`` mantissas and ``.wav`` audio.
+
+``.npy`` files hold Q-format mantissas, shape ``[samples, channels]``.
+``.wav`` samples are eurorack-pmod counts (float +-1.0 <-> int16 full scale);
+as in the hardware, counts are shifted right by 2 into Q4.12 mantissas on the
+way in and shifted left by 2, saturated, on the way out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import NnhdlError
+from .fixedpoint import QFormat
+from .model import write_atomically
+
+__all__ = ["read_samples", "write_samples", "counts_to_mantissas", "mantissas_to_counts", "COUNT_SHIFT"]
+
+COUNT_SHIFT = 2  # 4 counts/mV calibrated sample >> 2 == Q4.12 mantissa (1.0 = 4.096 V)
+INT16_MIN, INT16_MAX = -32768, 32767
+
+
+def counts_to_mantissas(counts: np.ndarray) -> np.ndarray:
+    """int16 pmod counts -> mantissas (arithmetic shift right by 2, as the hardware)."""
+    return np.asarray(counts, dtype=np.int64) >> COUNT_SHIFT
+
+
+def mantissas_to_counts(m: np.ndarray) -> np.ndarray:
+    """Mantissas -> int16 pmod counts (shift left by 2, saturate)."""
+    return np.clip(np.asarray(m, dtype=np.int64) << COUNT_SHIFT, INT16_MIN, INT16_MAX).astype(np.int16)
+
+
+def _wav_to_counts(data: np.ndarray, path: Path) -> np.ndarray:
+    if data.dtype == np.int16:
+        return data.astype(np.int64)
+    if data.dtype == np.int32:  # 24/32-bit PCM: keep the top 16 bits
+        return data.astype(np.int64) >> 16
+    if data.dtype == np.uint8:
+        return (data.astype(np.int64) - 128) << 8
+    if np.issubdtype(data.dtype, np.floating):
+        return np.clip(np.floor(data.astype(np.float64) * 32768.0), INT16_MIN, INT16_MAX).astype(np.int64)
+    raise NnhdlError(f"{path}: unsupported WAV sample type {data.dtype}")
+
+
+def read_samples(path: str | os.PathLike, fmt: QFormat, channels: int | None = None) -> tuple[np.ndarray, int | None]:
+    """Read ``[samples, channels]`` mantissas; return them and the WAV rate (None for .npy)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NnhdlError(f"{path}: no such input file")
+    rate = None
+    if path.suffix.lower() == ".npy":
+        try:
+            data = np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise NnhdlError(f"{path}: cannot read the .npy file ({e})") from None
+        if not np.issubdtype(data.dtype, np.integer):
+            raise NnhdlError(f"{path}: dtype {data.dtype} is not integer; .npy inputs hold {fmt} mantissas")
+        if data.ndim == 1:
+            data = data[:, None]
+        m = data.astype(np.int64)
+    elif path.suffix.lower() == ".wav":
+        from scipy.io import wavfile
+
+        try:
+            rate, data = wavfile.read(path)
+        except Exception as e:
+            raise NnhdlError(f"{path}: cannot read the WAV file ({e})") from None
+        if data.ndim == 1:
+            data = data[:, None]
+        m = counts_to_mantissas(_wav_to_counts(data, path))
+    else:
+        raise NnhdlError(f"{path}: unknown input type {path.suffix!r}; use .npy (mantissas) or .wav (pmod counts)")
+    if m.ndim != 2:
+        raise NnhdlError(f"{path}: expected [samples, channels], got shape {list(m.shape)}")
+    if channels is not None and m.shape[1] != channels:
+        raise NnhdlError(f"{path}: has {m.shape[1]} channels but the model expects {channels}")
+    if not fmt.fits(m):
+        raise NnhdlError(f"{path}: values outside {fmt} ({fmt.min_int}..{fmt.max_int})")
+    return m, rate
+
+
+def write_samples(path: str | os.PathLike, m: np.ndarray, sample_rate: int) -> None:
+    """Write mantissas as ``.npy`` (int16) or ``.wav`` (int16 counts), atomically."""
+    path = Path(path)
+    m = np.asarray(m, dtype=np.int64)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        write_atomically(path, lambda f: np.save(f, m.astype(np.int16) if np.all(np.abs(m) < 32768) else m.astype(np.int32)))
+    elif suffix == ".wav":
+        from scipy.io import wavfile
+
+        counts = mantissas_to_counts(m)
+        write_atomically(path, lambda f: wavfile.write(f, int(sample_rate), counts))
+    else:
+        raise NnhdlError(f"{path}: unknown output type {path.suffix!r}; use .npy or .wav")

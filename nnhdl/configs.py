@@ -1,0 +1,212 @@
+"""Layer lists without weights: the reference networks (DESIGN §4) and a
+generator of models with random weights, for tests, benchmarks and hardware
+work before trained weights exist."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ModelError
+from .fixedpoint import QFormat, quantize_po2
+from .model import Layer, Model
+
+__all__ = ["LayerSpec", "NetworkSpec", "REFERENCE", "reference_spec", "random_model", "load_spec"]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Shape of one layer: ``(kernel_size, dilation, out_dim, kind, activation)``."""
+
+    kernel_size: int
+    dilation: int
+    out_dim: int
+    kind: str = "qb"
+    activation: str = "relu"
+    relu_max: int | None = None
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A whole network's shape: input width, layers, number format, rate."""
+
+    name: str
+    input_dim: int
+    layers: tuple[LayerSpec, ...]
+    sample_rate: int = 192000
+    qformat: QFormat = QFormat()
+    rounding: str = "floor"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input_dim": self.input_dim,
+            "sample_rate": self.sample_rate,
+            "qformat": {"width": self.qformat.width, "frac": self.qformat.frac},
+            "rounding": self.rounding,
+            "layers": [
+                {
+                    "kernel_size": l.kernel_size,
+                    "dilation": l.dilation,
+                    "out_dim": l.out_dim,
+                    "kind": l.kind,
+                    "activation": l.activation,
+                    "relu_max": l.relu_max,
+                }
+                for l in self.layers
+            ],
+        }
+
+
+def _spec(name: str, input_dim: int, rate: int, rows: Sequence[tuple]) -> NetworkSpec:
+    return NetworkSpec(name, input_dim, tuple(LayerSpec(*r) for r in rows), rate)
+
+
+REFERENCE: dict[str, NetworkSpec] = {
+    "fpga_qb": _spec(
+        "fpga_qb", 4, 192000,
+        [(4, 1, 16, "qb", "relu"), (4, 4, 16, "qb", "relu"), (4, 16, 4, "qb", "none")],
+    ),
+    "fpga_po2": _spec(
+        "fpga_po2", 4, 192000,
+        [
+            (4, 1, 8, "qb", "relu"), (4, 4, 8, "qb", "relu"),
+            (1, 1, 16, "po2", "none"), (1, 1, 8, "po2", "relu"),
+            (1, 1, 16, "po2", "none"), (1, 1, 8, "po2", "relu"),
+            (4, 16, 4, "qb", "none"),
+        ],
+    ),
+    "mcu": _spec(
+        "mcu", 3, 48000,
+        [
+            (4, 1, 4, "qb", "relu"), (1, 1, 4, "qb", "relu"),
+            (4, 4, 4, "qb", "relu"), (1, 1, 4, "qb", "relu"),
+            (4, 16, 4, "qb", "relu"), (1, 1, 4, "qb", "relu"),
+            (4, 64, 8, "qb", "relu"), (1, 1, 8, "qb", "relu"),
+            (1, 1, 1, "qb", "none"),
+        ],
+    ),
+}
+
+
+def reference_spec(name: str) -> NetworkSpec:
+    try:
+        return REFERENCE[name]
+    except KeyError:
+        raise ModelError(f"unknown configuration {name!r}; choose one of {', '.join(REFERENCE)}") from None
+
+
+def load_spec(name_or_path: str) -> NetworkSpec:
+    """A reference name (``fpga_qb``) or a JSON file in :meth:`NetworkSpec.to_json` form."""
+    if name_or_path in REFERENCE:
+        return REFERENCE[name_or_path]
+    path = Path(name_or_path)
+    if not path.suffix == ".json":
+        return reference_spec(name_or_path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such configuration file") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: cannot read the configuration ({e})") from None
+    try:
+        q = d.get("qformat", {"width": 16, "frac": 12})
+        layers = tuple(
+            LayerSpec(
+                int(l["kernel_size"]), int(l.get("dilation", 1)), int(l["out_dim"]),
+                l.get("kind", "qb"), l.get("activation", "relu"), l.get("relu_max"),
+            )
+            for l in d["layers"]
+        )
+        spec = NetworkSpec(
+            d.get("name", path.stem), int(d["input_dim"]), layers,
+            int(d.get("sample_rate", 192000)), QFormat(int(q["width"]), int(q["frac"])),
+            d.get("rounding", "floor"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelError(f"{path}: malformed configuration ({type(e).__name__}: {e})") from None
+    # Building an all-zero model validates every field with the model's rules.
+    random_model(spec, seed=0, scale=0.0)
+    return spec
+
+
+def random_model(
+    spec: NetworkSpec | str,
+    seed: int = 0,
+    *,
+    scale: float = 1.0,
+    extreme: bool = False,
+    qformat: QFormat | None = None,
+    rounding: str | None = None,
+    sample_rate: int | None = None,
+) -> Model:
+    """A valid model with random weights for ``spec``.
+
+    Default weights are He-scaled (``scale * sqrt(2 / fan_in)``) so signals
+    neither vanish nor saturate everywhere.  ``extreme=True`` draws mantissas
+    uniformly over the whole range (saturation guaranteed), to stress
+    hardware.  po2 layers get powers of two either way.
+    """
+    if isinstance(spec, str):
+        spec = load_spec(spec)
+    fmt = qformat or spec.qformat
+    rng = np.random.default_rng(seed)
+    layers = []
+    in_dim = spec.input_dim
+    for ls in spec.layers:
+        shape = (ls.kernel_size, in_dim, ls.out_dim)
+        fan_in = ls.kernel_size * in_dim
+        if extreme:
+            w_float = rng.uniform(fmt.min_value, fmt.max_value, size=shape)
+            b_float = rng.uniform(fmt.min_value, fmt.max_value, size=ls.out_dim)
+        else:
+            w_float = rng.normal(0.0, scale * np.sqrt(2.0 / fan_in), size=shape)
+            b_float = rng.normal(0.0, scale * 0.1, size=ls.out_dim)
+        weight = quantize_po2(w_float, fmt) if ls.kind == "po2" else fmt.quantize(w_float)
+        relu_max = ls.relu_max
+        layers.append(
+            Layer(
+                kind=ls.kind,
+                kernel_size=ls.kernel_size,
+                dilation=ls.dilation,
+                in_dim=in_dim,
+                out_dim=ls.out_dim,
+                activation=ls.activation,
+                relu_max=relu_max,
+                weight=weight,
+                bias=fmt.quantize(b_float),
+            )
+        )
+        in_dim = ls.out_dim
+    model = Model(
+        layers=layers,
+        qformat=fmt,
+        rounding=rounding or spec.rounding,
+        input_dim=spec.input_dim,
+        sample_rate=sample_rate or spec.sample_rate,
+        meta={"name": spec.name, "trained_by": f"nnhdl.configs.random_model(seed={seed})", "notes": "random weights"},
+    )
+    return model.validate()
+
+
+def random_spec(rng: np.random.Generator, *, max_layers: int = 4, max_dim: int = 9, kinds: Sequence[str] = ("qb", "po2"),
+                kernel_sizes: Sequence[int] = (1, 2, 3, 4), max_dilation: int = 7, qformat: QFormat = QFormat(),
+                name: str = "random") -> NetworkSpec:
+    """A random layer list: for property tests of every back end."""
+    n = int(rng.integers(1, max_layers + 1))
+    layers = []
+    for _ in range(n):
+        act = str(rng.choice(["relu", "none"]))
+        relu_max = int(rng.integers(1, qformat.max_int + 1)) if act == "relu" and rng.random() < 0.3 else None
+        layers.append(
+            LayerSpec(
+                int(rng.choice(kernel_sizes)), int(rng.integers(1, max_dilation + 1)),
+                int(rng.integers(1, max_dim + 1)), str(rng.choice(list(kinds))), act, relu_max,
+            )
+        )
+    return NetworkSpec(name, int(rng.integers(1, max_dim + 1)), tuple(layers), 48000, qformat,
+                       str(rng.choice(["floor", "nearest"])))

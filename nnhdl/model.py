@@ -1,0 +1,404 @@
+"""The model file, "nnhdl-model" version 1 (DESIGN §3), and its in-memory form.
+
+A model is integers only: mantissas of weights and biases plus a JSON
+manifest.  Loading and saving validate everything and raise one
+:class:`~nnhdl.errors.ModelError` naming the offending field; nothing is ever
+half-loaded and no half-written file is ever left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError, NnhdlError
+from .fixedpoint import ACTIVATIONS, ROUNDINGS, QFormat, accumulator_width, is_po2
+
+FORMAT_NAME = "nnhdl-model"
+FORMAT_VERSION = 1
+KINDS = ("qb", "po2")
+
+__all__ = ["Layer", "Model", "FORMAT_NAME", "FORMAT_VERSION", "KINDS", "write_atomically"]
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One causal dilated 1-D convolution: ``weight[k, i, o]`` (k = 0 oldest tap)."""
+
+    kind: str
+    kernel_size: int
+    dilation: int
+    in_dim: int
+    out_dim: int
+    activation: str
+    weight: np.ndarray
+    bias: np.ndarray
+    relu_max: int | None = None
+
+    @property
+    def cache_length(self) -> int:
+        """Entries of input history the layer needs: ``(K-1)*d + 1``."""
+        return (self.kernel_size - 1) * self.dilation + 1
+
+    @property
+    def params(self) -> int:
+        return self.weight.size + self.bias.size
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per sample."""
+        return self.kernel_size * self.in_dim * self.out_dim
+
+    @property
+    def taps(self) -> int:
+        """Products summed into one output (the accumulator's term count)."""
+        return self.kernel_size * self.in_dim
+
+    def accumulator_width(self, fmt: QFormat) -> int:
+        return accumulator_width(fmt, self.taps)
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "kernel_size": self.kernel_size,
+            "dilation": self.dilation,
+            "in_dim": self.in_dim,
+            "out_dim": self.out_dim,
+            "activation": self.activation,
+            "relu_max": self.relu_max,
+        }
+
+    def with_weights(self, weight: np.ndarray, bias: np.ndarray) -> "Layer":
+        return replace(self, weight=np.asarray(weight), bias=np.asarray(bias))
+
+
+@dataclass(eq=False)
+class Model:
+    """A validated network: construct it, then :meth:`validate` (done by load/save)."""
+
+    layers: list[Layer]
+    qformat: QFormat = field(default_factory=QFormat)
+    rounding: str = "floor"
+    input_dim: int = 0
+    sample_rate: int = 192000
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.input_dim and self.layers:
+            self.input_dim = self.layers[0].in_dim
+        # Normalise arrays to int64 so every consumer sees one dtype.
+        self.layers = [
+            replace(
+                l,
+                weight=np.asarray(l.weight).astype(np.int64)
+                if np.issubdtype(np.asarray(l.weight).dtype, np.integer)
+                else np.asarray(l.weight),
+                bias=np.asarray(l.bias).astype(np.int64)
+                if np.issubdtype(np.asarray(l.bias).dtype, np.integer)
+                else np.asarray(l.bias),
+            )
+            for l in self.layers
+        ]
+
+    # -- derived figures ---------------------------------------------------
+
+    @property
+    def output_dim(self) -> int:
+        return self.layers[-1].out_dim
+
+    @property
+    def params(self) -> int:
+        return sum(l.params for l in self.layers)
+
+    @property
+    def macs_per_sample(self) -> int:
+        return sum(l.macs for l in self.layers)
+
+    @property
+    def receptive_field(self) -> int:
+        """``1 + sum (K-1)*d``: samples of input that influence one output."""
+        return 1 + sum((l.kernel_size - 1) * l.dilation for l in self.layers)
+
+    @property
+    def receptive_field_ms(self) -> float:
+        return 1000.0 * self.receptive_field / self.sample_rate
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", ""))
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "qformat": {"width": self.qformat.width, "frac": self.qformat.frac},
+            "rounding": self.rounding,
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "sample_rate": self.sample_rate,
+            "layers": [l.manifest() for l in self.layers],
+            "meta": self.meta,
+        }
+
+    def fingerprint(self) -> str:
+        """SHA-256 of everything that determines the integers (not ``meta``).
+
+        Two models with equal fingerprints compute the same outputs; the SoC
+        stores it in an identification register.
+        """
+        h = hashlib.sha256()
+        m = self.manifest()
+        del m["meta"]
+        h.update(json.dumps(m, sort_keys=True).encode())
+        for l in self.layers:
+            h.update(np.ascontiguousarray(l.weight, dtype="<i8").tobytes())
+            h.update(np.ascontiguousarray(l.bias, dtype="<i8").tobytes())
+        return h.hexdigest()
+
+    def same_shapes(self, other: "Model") -> bool:
+        """True when ``other`` could be loaded into hardware built for ``self``."""
+        mine = self.manifest()
+        theirs = other.manifest()
+        for m in (mine, theirs):
+            m.pop("meta")
+        return mine == theirs
+
+    # -- validation --------------------------------------------------------
+
+    def validate(self) -> "Model":
+        """Raise ModelError naming the first inconsistency; return self if valid."""
+        fmt = self.qformat
+        if self.rounding not in ROUNDINGS:
+            raise ModelError(f"rounding: must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
+        _positive_int(self.input_dim, "input_dim")
+        _positive_int(self.sample_rate, "sample_rate")
+        if not isinstance(self.meta, dict):
+            raise ModelError("meta: must be a JSON object")
+        if not self.layers:
+            raise ModelError("layers: a model needs at least one layer")
+        previous = self.input_dim
+        for n, l in enumerate(self.layers):
+            where = f"layers[{n}]"
+            if l.kind not in KINDS:
+                raise ModelError(f"{where}.kind: must be one of {', '.join(KINDS)}, got {l.kind!r}")
+            _positive_int(l.kernel_size, f"{where}.kernel_size")
+            _positive_int(l.dilation, f"{where}.dilation")
+            _positive_int(l.in_dim, f"{where}.in_dim")
+            _positive_int(l.out_dim, f"{where}.out_dim")
+            if l.in_dim != previous:
+                source = "input_dim" if n == 0 else f"layers[{n - 1}].out_dim"
+                raise ModelError(
+                    f"{where}.in_dim: is {l.in_dim} but {source} is {previous}; layer shapes must chain"
+                )
+            previous = l.out_dim
+            if l.activation not in ACTIVATIONS:
+                raise ModelError(
+                    f"{where}.activation: must be one of {', '.join(ACTIVATIONS)}, got {l.activation!r}"
+                )
+            if l.relu_max is not None:
+                if l.activation != "relu":
+                    raise ModelError(f"{where}.relu_max: only allowed with activation 'relu'")
+                if isinstance(l.relu_max, bool) or not isinstance(l.relu_max, (int, np.integer)):
+                    raise ModelError(f"{where}.relu_max: must be an integer mantissa or null")
+                if not 0 <= l.relu_max <= fmt.max_int:
+                    raise ModelError(
+                        f"{where}.relu_max: {l.relu_max} is outside 0..{fmt.max_int} for {fmt}"
+                    )
+            try:
+                width = l.accumulator_width(fmt)
+            except ValueError as e:
+                raise ModelError(f"{where}: {e}") from None
+            if width > 64:
+                raise ModelError(
+                    f"{where}: {l.taps} taps of {fmt} need a {width}-bit accumulator; at most 64 supported"
+                )
+            _check_array(l.weight, (l.kernel_size, l.in_dim, l.out_dim), f"layer{n}.weight", fmt)
+            _check_array(l.bias, (l.out_dim,), f"layer{n}.bias", fmt)
+            if l.kind == "po2":
+                ok = is_po2(l.weight, fmt)
+                if not np.all(ok):
+                    idx = tuple(int(i) for i in np.argwhere(~ok)[0])
+                    raise ModelError(
+                        f"layer{n}.weight{list(idx)}: {int(l.weight[idx])} is not a power-of-two "
+                        f"mantissa (0 or +-2**(frac-k), 0 <= k <= {fmt.frac}) as kind 'po2' requires"
+                    )
+        return self
+
+    # -- file I/O ----------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Validate, then write atomically (a failed save leaves no file)."""
+        self.validate()
+        arrays: dict[str, np.ndarray] = {
+            "manifest": np.array(json.dumps(self.manifest(), indent=1)),
+        }
+        for n, l in enumerate(self.layers):
+            arrays[f"layer{n}.weight"] = l.weight.astype(np.int32)
+            arrays[f"layer{n}.bias"] = l.bias.astype(np.int32)
+
+        def write(f: io.BufferedWriter) -> None:
+            np.savez(f, **arrays)
+
+        write_atomically(path, write)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Model":
+        """Read and validate a model file; raise ModelError on any defect."""
+        path = Path(path)
+        if not path.exists():
+            raise ModelError(f"{path}: no such model file")
+        if path.is_dir():
+            raise ModelError(f"{path}: is a directory, not a model file")
+        if not zipfile.is_zipfile(path):
+            raise ModelError(f"{path}: not an nnhdl model (.npz) file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as e:  # truncated/corrupt zip members, pickled objects, ...
+            raise ModelError(f"{path}: cannot read the npz file ({type(e).__name__}: {e}); truncated or corrupt?") from None
+        try:
+            return cls.from_arrays(arrays)
+        except ModelError as e:
+            raise ModelError(f"{path}: {e}") from None
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Model":
+        """Build and validate a model from the arrays of a model file."""
+        if "manifest" not in arrays:
+            raise ModelError("manifest: missing (not an nnhdl-model file)")
+        raw = arrays["manifest"]
+        if raw.shape != () or raw.dtype.kind != "U":
+            raise ModelError("manifest: must be a 0-d unicode string array holding JSON")
+        try:
+            m = json.loads(str(raw))
+        except json.JSONDecodeError as e:
+            raise ModelError(f"manifest: not valid JSON ({e})") from None
+        if not isinstance(m, dict):
+            raise ModelError("manifest: must be a JSON object")
+        if m.get("format") != FORMAT_NAME:
+            raise ModelError(f"manifest.format: expected {FORMAT_NAME!r}, got {m.get('format')!r}")
+        if m.get("version") != FORMAT_VERSION:
+            raise ModelError(
+                f"manifest.version: {m.get('version')!r} is not supported (this nnhdl reads version "
+                f"{FORMAT_VERSION}); upgrade nnhdl or re-export the model"
+            )
+        q = _field(m, "qformat", dict, "manifest")
+        try:
+            fmt = QFormat(_field(q, "width", int, "qformat"), _field(q, "frac", int, "qformat"))
+        except ValueError as e:
+            raise ModelError(f"qformat: {e}") from None
+        layer_specs = _field(m, "layers", list, "manifest")
+        layers = []
+        expected = {"manifest"}
+        for n, spec in enumerate(layer_specs):
+            where = f"layers[{n}]"
+            if not isinstance(spec, dict):
+                raise ModelError(f"{where}: must be a JSON object")
+            names = (f"layer{n}.weight", f"layer{n}.bias")
+            for name in names:
+                if name not in arrays:
+                    raise ModelError(f"{name}: array missing")
+                if not np.issubdtype(arrays[name].dtype, np.integer):
+                    raise ModelError(
+                        f"{name}: dtype {arrays[name].dtype} is not an integer type; model files hold "
+                        "integer mantissas (quantise before saving)"
+                    )
+            expected.update(names)
+            relu_max = spec.get("relu_max")
+            layers.append(
+                Layer(
+                    kind=_field(spec, "kind", str, where),
+                    kernel_size=_field(spec, "kernel_size", int, where),
+                    dilation=_field(spec, "dilation", int, where),
+                    in_dim=_field(spec, "in_dim", int, where),
+                    out_dim=_field(spec, "out_dim", int, where),
+                    activation=_field(spec, "activation", str, where),
+                    relu_max=relu_max,
+                    weight=arrays[names[0]],
+                    bias=arrays[names[1]],
+                )
+            )
+        extra = sorted(set(arrays) - expected)
+        if extra:
+            raise ModelError(f"{extra[0]}: unexpected array (the manifest lists {len(layers)} layers)")
+        model = cls(
+            layers=layers,
+            qformat=fmt,
+            rounding=_field(m, "rounding", str, "manifest"),
+            input_dim=_field(m, "input_dim", int, "manifest"),
+            sample_rate=_field(m, "sample_rate", int, "manifest"),
+            meta=m.get("meta", {}) if m.get("meta") is not None else {},
+        )
+        model.validate()
+        output_dim = _field(m, "output_dim", int, "manifest")
+        if output_dim != model.output_dim:
+            raise ModelError(
+                f"output_dim: is {output_dim} but the last layer's out_dim is {model.output_dim}"
+            )
+        return model
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def _field(d: dict, key: str, typ: type, where: str) -> Any:
+    if key not in d:
+        raise ModelError(f"{where}.{key}: missing")
+    v = d[key]
+    if typ is int and (isinstance(v, bool) or not isinstance(v, int)):
+        raise ModelError(f"{where}.{key}: must be an integer, got {v!r}")
+    if typ is not int and not isinstance(v, typ):
+        raise ModelError(f"{where}.{key}: must be a {typ.__name__}, got {type(v).__name__}")
+    return v
+
+
+def _positive_int(v: Any, name: str) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+        raise ModelError(f"{name}: must be a positive integer, got {v!r}")
+
+
+def _check_array(a: np.ndarray, shape: tuple[int, ...], name: str, fmt: QFormat) -> None:
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ModelError(f"{name}: dtype {a.dtype} is not an integer type")
+    if a.shape != shape:
+        raise ModelError(f"{name}: shape {list(a.shape)} does not match the manifest, expected {list(shape)}")
+    if not fmt.fits(a):
+        bad = a[(a < fmt.min_int) | (a > fmt.max_int)].ravel()[0]
+        raise ModelError(
+            f"{name}: value {int(bad)} does not fit {fmt.width} bits ({fmt}: {fmt.min_int}..{fmt.max_int})"
+        )
+
+
+def write_atomically(path: str | os.PathLike, write: Any, mode: str = "wb") -> None:
+    """Write through a temporary file in the same folder, then rename.
+
+    A crash or an exception inside ``write`` leaves no file at ``path``.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise NnhdlError(f"{path}: folder {parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=parent)
+    except OSError as e:
+        raise NnhdlError(f"{path}: cannot write there ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+

@@ -1,0 +1,140 @@
+"""The golden model: the integers every back end must reproduce.
+
+Three evaluations of one :class:`~nnhdl.model.Model`:
+
+* :func:`evaluate` — whole sequence at once, vectorised over time;
+* :class:`StreamingModel` — one sample in, one out, holding per-layer
+  activation caches (circular buffers) exactly as hardware and MCU do;
+* :func:`evaluate_float` — the same network in float64, no quantisation
+  anywhere, for comparisons with training.
+
+The first two must agree bit for bit (tests prove it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import NnhdlError
+from .fixedpoint import accumulate, activate, requantize
+from .model import Layer, Model
+
+__all__ = ["evaluate", "evaluate_layer", "StreamingModel", "evaluate_float", "check_input"]
+
+
+def check_input(model: Model, x: np.ndarray) -> np.ndarray:
+    """Validate an input sequence ``[T, input_dim]`` of mantissas; return int64."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != model.input_dim:
+        raise NnhdlError(
+            f"input has shape {list(x.shape)}; the model expects [samples, {model.input_dim}] channels"
+        )
+    if not np.issubdtype(x.dtype, np.integer):
+        raise NnhdlError(f"input dtype {x.dtype} is not integer; give Q-format mantissas")
+    if not model.qformat.fits(x):
+        raise NnhdlError(f"input values do not fit {model.qformat} ({model.qformat.min_int}..{model.qformat.max_int})")
+    return x.astype(np.int64)
+
+
+def _history(x: np.ndarray, layer: Layer) -> np.ndarray:
+    """``[T, K, in_dim]`` taps: ``taps[t, k] = x[t - (K-1-k)*d]`` (zeros before t=0)."""
+    t = x.shape[0]
+    pad = (layer.kernel_size - 1) * layer.dilation
+    padded = np.concatenate([np.zeros((pad, x.shape[1]), dtype=x.dtype), x])
+    return np.stack([padded[k * layer.dilation : k * layer.dilation + t] for k in range(layer.kernel_size)], axis=1)
+
+
+def evaluate_layer(model: Model, layer: Layer, x: np.ndarray) -> np.ndarray:
+    """One layer over a whole sequence ``[T, in_dim] -> [T, out_dim]``."""
+    acc = accumulate(_history(x, layer), layer.weight, layer.bias, model.qformat)
+    y = requantize(acc, model.qformat, model.rounding)
+    return activate(y, layer.activation, layer.relu_max)
+
+
+def evaluate(model: Model, x: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
+    """Whole-sequence golden model: ``[T, input_dim] -> [T, output_dim]`` int64.
+
+    Long inputs are processed in chunks that carry each layer's history, so
+    memory stays bounded; the result equals one-shot evaluation.
+    """
+    x = check_input(model, x)
+    if x.shape[0] <= chunk:
+        for layer in model.layers:
+            x = evaluate_layer(model, layer, x)
+        return x
+    outs = []
+    tails = [np.zeros((l.cache_length - 1, l.in_dim), dtype=np.int64) for l in model.layers]
+    for start in range(0, x.shape[0], chunk):
+        h = x[start : start + chunk]
+        for n, layer in enumerate(model.layers):
+            # The carried tail replaces the zero padding of the first chunk.
+            keep = tails[n].shape[0]
+            joined = np.concatenate([tails[n], h])
+            h = evaluate_layer(model, layer, joined)[keep:]
+            tails[n] = joined[joined.shape[0] - keep :]
+        outs.append(h)
+    return np.concatenate(outs)
+
+
+class StreamingModel:
+    """Sample-by-sample golden model with hardware-style activation caches.
+
+    Layer ``l`` keeps a circular buffer of ``(K-1)*d + 1`` input vectors and
+    a write pointer; tap ``k`` reads the entry written ``(K-1-k)*d`` samples
+    ago.  1x1 layers hold no cache.  :meth:`reset` zeroes all history.
+    """
+
+    def __init__(self, model: Model) -> None:
+        model.validate()
+        self.model = model
+        self.caches = [np.zeros((l.cache_length, l.in_dim), dtype=np.int64) for l in model.layers]
+        self.pointers = [0] * len(model.layers)
+        self._weights = [l.weight.reshape(l.taps, l.out_dim) for l in model.layers]
+
+    def reset(self) -> None:
+        for c in self.caches:
+            c[:] = 0
+        self.pointers = [0] * len(self.caches)
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """One input vector (mantissas) -> one output vector (int64)."""
+        fmt = self.model.qformat
+        h = np.asarray(x, dtype=np.int64)
+        for n, layer in enumerate(self.model.layers):
+            cache, p = self.caches[n], self.pointers[n]
+            length = layer.cache_length
+            cache[p] = h
+            k = np.arange(layer.kernel_size)
+            rows = (p - (layer.kernel_size - 1 - k) * layer.dilation) % length
+            taps = cache[rows].reshape(-1)
+            acc = taps @ self._weights[n] + (layer.bias << fmt.frac)
+            h = activate(requantize(acc, fmt, self.model.rounding), layer.activation, layer.relu_max)
+            self.pointers[n] = (p + 1) % length
+        return h
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Step through a whole sequence (without resetting first)."""
+        x = check_input(self.model, x)
+        return np.stack([self.step(v) for v in x]) if len(x) else np.zeros((0, self.model.output_dim), np.int64)
+
+
+def evaluate_float(model: Model, x: np.ndarray) -> np.ndarray:
+    """The network in float64 with the model's weights as real numbers.
+
+    No rounding or saturation anywhere: the "ideal" network the integers
+    approximate.  ``x`` is in model units (floats), shape ``[T, input_dim]``.
+    """
+    h = np.asarray(x, dtype=np.float64)
+    scale = float(model.qformat.scale)
+    for layer in model.layers:
+        w = layer.weight.astype(np.float64) / scale
+        b = layer.bias.astype(np.float64) / scale
+        taps = _history(h, layer)
+        y = taps.reshape(taps.shape[0], -1) @ w.reshape(layer.taps, layer.out_dim) + b
+        if layer.activation == "relu":
+            y = np.maximum(y, 0.0)
+            if layer.relu_max is not None:
+                y = np.minimum(y, layer.relu_max / scale)
+        h = y
+    return h
+

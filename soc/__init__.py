@@ -1,0 +1,1 @@
+"""LiteX SoC and Amaranth eurorack-pmod peripherals around the nnhdl network core."""

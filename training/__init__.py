@@ -1,0 +1,1 @@
+"""Quantisation-aware JAX/optax training of nnhdl models on the waveshaper task."""
