@@ -88,7 +88,8 @@ def write_samples(path: str | os.PathLike, m: np.ndarray, sample_rate: int) -> N
     m = np.asarray(m, dtype=np.int64)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        write_atomically(path, lambda f: np.save(f, m.astype(np.int16) if np.all(np.abs(m) < 32768) else m.astype(np.int32)))
+        fits16 = m.size == 0 or (m.min() >= INT16_MIN and m.max() <= INT16_MAX)
+        write_atomically(path, lambda f: np.save(f, m.astype(np.int16 if fits16 else np.int32)))
     elif suffix == ".wav":
         from scipy.io import wavfile
 

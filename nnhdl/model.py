@@ -88,12 +88,12 @@ class Model:
     layers: list[Layer]
     qformat: QFormat = field(default_factory=QFormat)
     rounding: str = "floor"
-    input_dim: int = 0
+    input_dim: int | None = None  # None: the first layer's in_dim
     sample_rate: int = 192000
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.input_dim and self.layers:
+        if self.input_dim is None and self.layers:
             self.input_dim = self.layers[0].in_dim
         # Normalise arrays to int64 so every consumer sees one dtype.
         self.layers = [
