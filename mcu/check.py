@@ -31,7 +31,7 @@ from nnhdl.reference import evaluate, evaluate_float
 from .export import generate
 from .toolchain import cache_dir
 
-__all__ = ["test_input", "check", "CheckReport", "F32_ATOL", "F32_RTOL", "f32_close", "main"]
+__all__ = ["make_test_input", "check", "CheckReport", "F32_ATOL", "F32_RTOL", "f32_close", "main"]
 
 # float32 path vs the float64 reference: |y - ref| <= F32_ATOL + F32_RTOL * |ref|.
 # One Q4.12 LSB of absolute slack covers float32 rounding through a few layers
@@ -40,7 +40,7 @@ F32_ATOL = 2.0 ** -12
 F32_RTOL = 1e-4
 
 
-def test_input(model: Model, n: int, seed: int = 0) -> np.ndarray:
+def make_test_input(model: Model, n: int, seed: int = 0) -> np.ndarray:
     """Mantissas ``[n, input_dim]``: a waveshaper-like half (triangle + held
     embedding, DESIGN §5 levels) and a full-range random half that saturates."""
     fmt = model.qformat
@@ -100,7 +100,7 @@ def check(model: Model, arith: str = "q412", *, style: str = "unrolled", samples
         workdir = cache_dir() / "check" / f"{model.fingerprint()[:12]}-{arith}-{style}"
     workdir = Path(workdir)
     rep = CheckReport(arith, style)
-    x = test_input(model, samples, seed)
+    x = make_test_input(model, samples, seed)
     scale = float(model.qformat.scale)
     if host:
         from .build import build_host, run_host
