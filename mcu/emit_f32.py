@@ -98,7 +98,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool) -> str:
     model = plan.model
     s: list[str] = [banner(model, "f32", "unrolled")]
     w = s.append
-    w(f'#include <stdint.h>\n#include <string.h>\n#include "{prefix}_model.h"\n\n')
+    w(f'#include <math.h>\n#include <stdint.h>\n#include <string.h>\n#include "{prefix}_model.h"\n\n')
     w(f"#ifndef NNHDL_OPAQUE_WEIGHTS\n#define NNHDL_OPAQUE_WEIGHTS {1 if opaque else 0}\n#endif\n")
     w("#if defined(__GNUC__) && NNHDL_OPAQUE_WEIGHTS\n#define NNHDL_OPAQUE(p) __asm__(\"\" : \"+r\"(p))\n"
       "#else\n#define NNHDL_OPAQUE(p) ((void)0)\n#endif\n\n")
@@ -128,7 +128,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool) -> str:
         for o in range(l.out_dim):
             w(f"        float a{o} = {_f(b[o])};\n")
             for j, x in enumerate(xs):
-                w(f"        a{o} += {x} * w[{o * len(xs) + j}];\n")
+                w(f"        a{o} = fmaf({x}, w[{o * len(xs) + j}], a{o});\n")
             if bounds is not None:
                 w(f"        a{o} = a{o} > 0.0f ? a{o} : 0.0f;\n")
                 if l.relu_max is not None:

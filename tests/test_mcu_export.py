@@ -134,3 +134,18 @@ def test_weights_appear_in_the_source(tmp_path):
     word = (int(flat[0]) & 0xFFFF) | ((int(flat[1]) & 0xFFFF) << 16)
     word = word - (1 << 32) if word >= 1 << 31 else word
     assert str(word) in r.files["nnhdl_model.c"]
+
+
+def test_run_target_c_matches_reference(tmp_path):
+    """``nnhdl run --target c`` (host-compiled q412 code) equals ``--target reference``."""
+    model_path = tmp_path / "m.npz"
+    random_model("fpga_po2", seed=3).save(model_path)
+    x = np.random.default_rng(0).integers(-32768, 32768, size=(3000, 4)).astype(np.int16)
+    np.save(tmp_path / "x.npy", x)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for target in ("c", "reference"):
+        p = subprocess.run([sys.executable, "-m", "nnhdl", "run", "--model", str(model_path), "--input",
+                            str(tmp_path / "x.npy"), "--output", str(tmp_path / f"{target}.npy"), "--target", target],
+                           capture_output=True, text=True, env=env)
+        assert p.returncode == 0, p.stderr
+    assert np.array_equal(np.load(tmp_path / "c.npy"), np.load(tmp_path / "reference.npy"))
