@@ -50,3 +50,16 @@ def test_f32_on_cortex_m7(style, tmp_path):
     q = run_qemu(b, "f32", model.output_dim)
     ok, err = f32_close(q.output, evaluate_float(model, x.astype(np.float64)))
     assert ok, err
+
+
+def test_f32_unrolled_host_and_cortex_m7_bit_identical(tmp_path):
+    """fmaf() is one correctly rounded fused multiply-add on both (VFMA on the M7,
+    libm on the host), in the same order, so the two builds agree bit for bit."""
+    from mcu.build import build_host, run_host
+
+    model = random_model("fpga_po2", seed=13)
+    x = (make_test_input(model, 1500, seed=2) / model.qformat.scale).astype(np.float32)
+    r = generate(model, "f32")
+    yh, _ = run_host(build_host(r, tmp_path / "host"), x)
+    q = run_qemu(build_arm(r, tmp_path / "arm", x), "f32", model.output_dim)
+    assert np.array_equal(yh.view(np.uint32), q.output.view(np.uint32))
