@@ -63,7 +63,8 @@ def _array(values: np.ndarray, per_line: int = 6) -> str:
 def _row(lp: LayerPlan, n: int, off: int) -> str:
     if not lp.has_cache:
         return f"s{n}"
-    idx = f"p{n}" if off == 0 else f"((p{n} - {off}u) & {lp.cache_rows - 1}u)"
+    # one sample counter for all caches (power-of-two lengths, see emit_q412)
+    idx = f"(now & {lp.cache_rows - 1}u)" if off == 0 else f"((now - {off}u) & {lp.cache_rows - 1}u)"
     return f"(c{n} + {idx} * {lp.layer.in_dim}u)"
 
 
@@ -72,9 +73,10 @@ def _state(plan: ModelPlan) -> str:
     for lp in plan.layers:
         n, l = lp.index, lp.layer
         if lp.has_cache:
-            s.append(f"static float c{n}[{lp.cache_rows * l.in_dim}];\nstatic uint32_t p{n};\n")
+            s.append(f"static float c{n}[{lp.cache_rows * l.in_dim}];\n")
         else:
             s.append(f"static float s{n}[{l.in_dim}];\n")
+    s.append("static uint32_t nnhdl_t; /* samples since reset */\n")
     return "".join(s)
 
 
@@ -82,9 +84,9 @@ def _reset(plan: ModelPlan, prefix: str) -> str:
     s = [f"void {prefix}_reset(void)\n{{\n"]
     for lp in plan.layers:
         n = lp.index
-        s.append(f"    memset(c{n}, 0, sizeof c{n});\n    p{n} = 0;\n" if lp.has_cache else
+        s.append(f"    memset(c{n}, 0, sizeof c{n});\n" if lp.has_cache else
                  f"    memset(s{n}, 0, sizeof s{n});\n")
-    s.append("}\n\n")
+    s.append("    nnhdl_t = 0;\n}\n\n")
     return "".join(s)
 
 
@@ -107,9 +109,9 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool) -> str:
         w(f"static const float {prefix}_w{lp.index}[{wt.size}] = {{\n{_array(wt.T)}\n}};\n")
     w("\n" + _state(plan) + "\n" + _reset(plan, prefix))
     w(f"void {prefix}_step_f32(const float *in, float *out)\n{{\n")
-    for lp in plan.layers:
-        if lp.has_cache:
-            w(f"    p{lp.index} = (p{lp.index} + 1u) & {lp.cache_rows - 1}u;\n")
+    w("    const uint32_t now = ++nnhdl_t;\n")
+    if not any(lp.has_cache for lp in plan.layers):
+        w("    (void)now;\n")
     w(f"    memcpy({_row(plan.layers[0], 0, 0)}, in, {model.input_dim} * sizeof(float));\n")
     for lp in plan.layers:
         n, l = lp.index, lp.layer
@@ -163,9 +165,9 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         w(f"static arm_matrix_instance_f32 Y{n} = {{1, {l.out_dim}, y{n}}};\n")
     w("\n" + _reset(plan, prefix))
     w(f"void {prefix}_step_f32(const float *in, float *out)\n{{\n")
-    for lp in plan.layers:
-        if lp.has_cache:
-            w(f"    p{lp.index} = (p{lp.index} + 1u) & {lp.cache_rows - 1}u;\n")
+    w("    const uint32_t now = ++nnhdl_t;\n")
+    if not any(lp.has_cache for lp in plan.layers):
+        w("    (void)now;\n")
     w(f"    memcpy({_row(plan.layers[0], 0, 0)}, in, {model.input_dim} * sizeof(float));\n")
     for lp in plan.layers:
         n, l = lp.index, lp.layer

@@ -87,7 +87,7 @@ def _dest(plan: ModelPlan, n: int) -> tuple[str, bool]:
         return "out", True
     nxt = plan.layers[n + 1]
     if nxt.has_cache:
-        return f"(c{n + 1} + p{n + 1} * {nxt.words_per_row}u)", False
+        return f"(c{n + 1} + (now & {nxt.cache_rows - 1}u) * {nxt.words_per_row}u)", False
     return f"s{n + 1}", False
 
 
@@ -95,7 +95,9 @@ def _row_ptr(lp: LayerPlan, n: int, offset: int) -> str:
     if not lp.has_cache:
         return f"s{n}"
     mask = lp.cache_rows - 1
-    idx = f"p{n}" if offset == 0 else f"((p{n} - {offset}u) & {mask}u)"
+    # one sample counter for all caches: every length is a power of two, so
+    # (now - offset) & mask is the circular index (and 2**32 wraps cleanly)
+    idx = f"(now & {mask}u)" if offset == 0 else f"((now - {offset}u) & {mask}u)"
     return f"(c{n} + {idx} * {lp.words_per_row}u)"
 
 
@@ -126,21 +128,21 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool) -> str:
         n = lp.index
         if lp.has_cache:
             w(f"static uint32_t c{n}[{lp.cache_rows * lp.words_per_row}];\n")
-            w(f"static uint32_t p{n};\n")
         else:
             w(f"static uint32_t s{n}[{lp.words_per_row}];\n")
+    w("static uint32_t nnhdl_t; /* samples since reset */\n")
     w(f"\nvoid {prefix}_reset(void)\n{{\n")
     for lp in plan.layers:
         n = lp.index
         if lp.has_cache:
-            w(f"    memset(c{n}, 0, sizeof c{n});\n    p{n} = 0;\n")
+            w(f"    memset(c{n}, 0, sizeof c{n});\n")
         else:
             w(f"    memset(s{n}, 0, sizeof s{n});\n")
-    w("}\n\n")
+    w("    nnhdl_t = 0;\n}\n\n")
     w(f"void {prefix}_step(const int16_t *in, int16_t *out)\n{{\n")
-    for lp in plan.layers:
-        if lp.has_cache:
-            w(f"    p{lp.index} = (p{lp.index} + 1u) & {lp.cache_rows - 1}u;\n")
+    w("    const uint32_t now = ++nnhdl_t;\n")
+    if not any(lp.has_cache for lp in plan.layers):
+        w("    (void)now;\n")
     # input packing
     first = plan.layers[0]
     dst0 = _row_ptr(first, 0, 0)
@@ -186,7 +188,9 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str) -> str:
         if final:
             w(f"        d[{o}] = (int16_t)y{o};\n")
         elif o % 2 == 1:
-            w(f"        d[{o // 2}] = ((uint32_t)y{o - 1} & 0xFFFFu) | ((uint32_t)y{o} << 16);\n")
+            # after ReLU the low half is already 0..max (no sign bits to clear)
+            lo = f"(uint32_t)y{o - 1}" if l.activation == "relu" else f"((uint32_t)y{o - 1} & 0xFFFFu)"
+            w(f"        d[{o // 2}] = {lo} | ((uint32_t)y{o} << 16);\n")
         elif o == l.out_dim - 1:
             w(f"        d[{o // 2}] = (uint32_t)y{o} & 0xFFFFu;\n")
     w("    }\n")
