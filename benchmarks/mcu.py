@@ -28,11 +28,14 @@ from mcu.toolchain import cache_dir  # noqa: E402
 
 VARIANTS = [
     # (label, arith, style, options)
-    ("q412 unrolled (default)", "q412", "unrolled", {}),
+    ("q412 unrolled (default: 4-output blocks)", "q412", "unrolled", {}),
+    ("q412 unrolled, taps in registers, 1 output at a time", "q412", "unrolled", {"block": 0}),
+    ("q412 unrolled, 8-output blocks", "q412", "unrolled", {"block": 8}),
     ("q412 unrolled, weights folded to MOVW/MOVT", "q412", "unrolled", {"opaque_weights": False}),
     ("q412 unrolled, 64-bit SMLALD everywhere", "q412", "unrolled", {"force_acc64": True}),
     ("q412 cmsis (arm_dot_prod_q15 per output)", "q412", "cmsis", {}),
-    ("f32 unrolled (default)", "f32", "unrolled", {}),
+    ("f32 unrolled (default: auto blocks)", "f32", "unrolled", {}),
+    ("f32 unrolled, taps in registers, 1 output at a time", "f32", "unrolled", {"block": 0}),
     ("f32 cmsis (arm_mat_mult/add/clip per layer)", "f32", "cmsis", {}),
 ]
 
@@ -52,7 +55,7 @@ def main() -> int:
                 rep = check(model, arith, style=style, samples=args.samples, qemu_samples=args.samples,
                             workdir=Path(tmp) / f"{name}-{len(rows)}", say=lambda s: None, **opts)
                 rows.append((name, label, rep.instructions, rep.model_flash, rep.model_ram))
-                print(f"{name:9s} {label:45s} {rep.instructions:8,.0f} instr/inference  "
+                print(f"{name:9s} {label:52s} {rep.instructions:8,.0f} instr/inference  "
                       f"flash {rep.model_flash:7,d} B  RAM {rep.model_ram:6,d} B  "
                       f"({model.macs_per_sample} MACs; checked {args.samples} samples, "
                       f"{time.perf_counter() - start:.1f} s)", flush=True)

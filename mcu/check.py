@@ -93,9 +93,10 @@ class CheckReport:
 def check(model: Model, arith: str = "q412", *, style: str = "unrolled", samples: int = 10000,
           qemu_samples: int = 2000, seed: int = 0, workdir: Path | None = None, host: bool = True,
           arm: bool = True, qemu: bool = True, mirror: bool = True, opaque_weights: bool = True,
-          force_acc64: bool = False, say=print) -> CheckReport:
+          force_acc64: bool = False, block: int | None = None, say=print) -> CheckReport:
     """Run the whole check; raise NnhdlError on the first disagreement."""
-    result = generate(model, arith, style=style, opaque_weights=opaque_weights, force_acc64=force_acc64)
+    result = generate(model, arith, style=style, opaque_weights=opaque_weights, force_acc64=force_acc64,
+                      block=block)
     if workdir is None:
         workdir = cache_dir() / "check" / f"{model.fingerprint()[:12]}-{arith}-{style}"
     workdir = Path(workdir)

@@ -79,7 +79,10 @@ def cmsis_sources(version: str = CMSIS_VERSION) -> Path:
         with tarfile.open(archives[0]) as tar:
             # members are plain files of a PyPI sdist; refuse anything odd
             members = [m for m in tar.getmembers() if not (m.name.startswith("/") or ".." in m.name)]
-            tar.extractall(tmp, members=members)
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse links/devices too
+                tar.extractall(tmp, members=members, filter="data")
+            else:
+                tar.extractall(tmp, members=members)
         unpacked = Path(tmp) / f"cmsisdsp-{version}"
         try:
             os.replace(unpacked, dest)

@@ -96,7 +96,7 @@ def _dest(plan: ModelPlan, n: int) -> str:
     return _row(plan.layers[n + 1], n + 1, 0)
 
 
-def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool) -> str:
+def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> str:
     model = plan.model
     s: list[str] = [banner(model, "f32", "unrolled")]
     w = s.append
@@ -119,23 +119,42 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool) -> str:
         w(f"    /* layer {n}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} {l.activation} */\n")
         w("    {\n")
         xs = []
+        # block -1 (auto, measured in benchmarks/mcu.py): up to 24 taps fit the
+        # 32 FPU registers, so keep them there; wider layers block 16 outputs.
+        lblock = block if block >= 0 else (0 if l.taps <= 24 else 16)
         for k, off in enumerate(lp.tap_offsets):
             w(f"        const float *r{k} = {_row(lp, n, off)};\n")
             for i in range(l.in_dim):
-                w(f"        const float x{k}_{i} = r{k}[{i}];\n")
-                xs.append(f"x{k}_{i}")
+                if lblock:
+                    xs.append(f"r{k}[{i}]")
+                else:
+                    w(f"        const float x{k}_{i} = r{k}[{i}];\n")
+                    xs.append(f"x{k}_{i}")
         w(f"        const float *w = {prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
         w(f"        float *d = {_dest(plan, n)};\n")
         bounds = relu_bounds(model, n)
-        for o in range(l.out_dim):
-            w(f"        float a{o} = {_f(b[o])};\n")
+        # block > 0: that many accumulators stay in FPU registers while the taps
+        # stream past; the sum order of every output is the same either way.
+        groups = [list(range(o0, min(o0 + lblock, l.out_dim))) for o0 in range(0, l.out_dim, lblock)] if lblock \
+            else [[o] for o in range(l.out_dim)]
+        for grp in groups:
+            for o in grp:
+                w(f"        float a{o} = {_f(b[o])};\n")
             for j, x in enumerate(xs):
-                w(f"        a{o} = fmaf({x}, w[{o * len(xs) + j}], a{o});\n")
-            if bounds is not None:
-                w(f"        a{o} = a{o} > 0.0f ? a{o} : 0.0f;\n")
-                if l.relu_max is not None:
-                    w(f"        a{o} = a{o} < {_f(bounds[1])} ? a{o} : {_f(bounds[1])};\n")
-            w(f"        d[{o}] = a{o};\n")
+                if lblock:
+                    w(f"        {{\n            const float x = {x};\n")
+                    for o in grp:
+                        w(f"            a{o} = fmaf(x, w[{o * len(xs) + j}], a{o});\n")
+                    w("        }\n")
+                else:
+                    for o in grp:
+                        w(f"        a{o} = fmaf({x}, w[{o * len(xs) + j}], a{o});\n")
+            for o in grp:
+                if bounds is not None:
+                    w(f"        a{o} = a{o} > 0.0f ? a{o} : 0.0f;\n")
+                    if l.relu_max is not None:
+                        w(f"        a{o} = a{o} < {_f(bounds[1])} ? a{o} : {_f(bounds[1])};\n")
+                w(f"        d[{o}] = a{o};\n")
         w("    }\n")
     w("}\n")
     return "".join(s)
@@ -186,11 +205,11 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
 
 
 def emit_f32(model: Model, *, prefix: str = "nnhdl", style: str = "unrolled",
-             opaque_weights: bool = True) -> tuple[dict[str, str], ModelPlan]:
+             opaque_weights: bool = True, block: int = -1) -> tuple[dict[str, str], ModelPlan]:
     """Return ``{filename: text}`` for the float path and the memory plan."""
     plan = plan_model(model, "f32")
     if style == "unrolled":
-        c = _emit_unrolled(plan, prefix, opaque_weights)
+        c = _emit_unrolled(plan, prefix, opaque_weights, block)
     elif style == "cmsis":
         c = _emit_cmsis(plan, prefix)
     else:

@@ -101,7 +101,7 @@ def _row_ptr(lp: LayerPlan, n: int, offset: int) -> str:
     return f"(c{n} + {idx} * {lp.words_per_row}u)"
 
 
-def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool) -> str:
+def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> str:
     model = plan.model
     out: list[str] = []
     w = out.append
@@ -156,12 +156,12 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool) -> str:
             w(f"        d[{j}] = {a};\n")
     w("    }\n")
     for lp in plan.layers:
-        out.append(_emit_layer_unrolled(plan, lp, prefix))
+        out.append(_emit_layer_unrolled(plan, lp, prefix, block))
     w("}\n")
     return "".join(out)
 
 
-def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str) -> str:
+def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int) -> str:
     model, l, n = plan.model, lp.layer, lp.index
     s: list[str] = []
     w = s.append
@@ -171,28 +171,44 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str) -> str:
     for k, off in enumerate(lp.tap_offsets):
         w(f"        const uint32_t *r{k} = {_row_ptr(lp, n, off)};\n")
         for j in range(nw):
-            w(f"        const uint32_t x{k}_{j} = r{k}[{j}];\n")
-            xs.append(f"x{k}_{j}")
+            if not block:
+                w(f"        const uint32_t x{k}_{j} = r{k}[{j}];\n")
+                xs.append(f"x{k}_{j}")
+            else:
+                xs.append(f"r{k}[{j}]")
     w(f"        const int32_t *w = {prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
     dest, final = _dest(plan, n)
     w(f"        {'int16_t' if final else 'uint32_t'} *d = {dest};\n")
     acc_t, mac = ("int32_t", "NNHDL_SMLAD") if lp.acc32 else ("int64_t", "NNHDL_SMLALD")
     taps_w = len(xs)
-    for o in range(l.out_dim):
-        b = _bias_constant(model, int(l.bias[o]))
-        lit = _c_int(b) if lp.acc32 else f"INT64_C({b})"
-        w(f"        {acc_t} a{o} = {lit};\n")
+    # block > 0: `block` accumulators live in registers while the taps stream
+    # past once per block; 0: all taps in registers, one output after another.
+    groups = [list(range(o0, min(o0 + block, l.out_dim))) for o0 in range(0, l.out_dim, block)] if block \
+        else [[o] for o in range(l.out_dim)]
+    for grp in groups:
+        for o in grp:
+            b = _bias_constant(model, int(l.bias[o]))
+            lit = _c_int(b) if lp.acc32 else f"INT64_C({b})"
+            w(f"        {acc_t} a{o} = {lit};\n")
         for j, x in enumerate(xs):
-            w(f"        a{o} = {mac}({x}, w[{o * taps_w + j}], a{o});\n")
-        w(f"        const int32_t y{o} = {_requant(lp, model, f'a{o}')};\n")
-        if final:
-            w(f"        d[{o}] = (int16_t)y{o};\n")
-        elif o % 2 == 1:
-            # after ReLU the low half is already 0..max (no sign bits to clear)
-            lo = f"(uint32_t)y{o - 1}" if l.activation == "relu" else f"((uint32_t)y{o - 1} & 0xFFFFu)"
-            w(f"        d[{o // 2}] = {lo} | ((uint32_t)y{o} << 16);\n")
-        elif o == l.out_dim - 1:
-            w(f"        d[{o // 2}] = (uint32_t)y{o} & 0xFFFFu;\n")
+            if block:
+                w(f"        {{\n            const uint32_t x = {x};\n")
+                for o in grp:
+                    w(f"            a{o} = {mac}(x, w[{o * taps_w + j}], a{o});\n")
+                w("        }\n")
+            else:
+                for o in grp:
+                    w(f"        a{o} = {mac}({x}, w[{o * taps_w + j}], a{o});\n")
+        for o in grp:
+            w(f"        const int32_t y{o} = {_requant(lp, model, f'a{o}')};\n")
+            if final:
+                w(f"        d[{o}] = (int16_t)y{o};\n")
+            elif o % 2 == 1:
+                # after ReLU the low half is already 0..max (no sign bits to clear)
+                lo = f"(uint32_t)y{o - 1}" if l.activation == "relu" else f"((uint32_t)y{o - 1} & 0xFFFFu)"
+                w(f"        d[{o // 2}] = {lo} | ((uint32_t)y{o} << 16);\n")
+            elif o == l.out_dim - 1:
+                w(f"        d[{o // 2}] = (uint32_t)y{o} & 0xFFFFu;\n")
     w("    }\n")
     return "".join(s)
 
@@ -255,11 +271,11 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
 
 
 def emit_q412(model: Model, *, prefix: str = "nnhdl", style: str = "unrolled", opaque_weights: bool = True,
-              force_acc64: bool = False) -> tuple[dict[str, str], ModelPlan]:
+              force_acc64: bool = False, block: int = 4) -> tuple[dict[str, str], ModelPlan]:
     """Return ``{filename: text}`` for the integer path and the memory plan."""
     plan = plan_model(model, "q412", force_acc64=force_acc64)
     if style == "unrolled":
-        c = _emit_unrolled(plan, prefix, opaque_weights)
+        c = _emit_unrolled(plan, prefix, opaque_weights, block)
     elif style == "cmsis":
         c = _emit_cmsis(plan, prefix)
     else:

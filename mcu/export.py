@@ -34,18 +34,19 @@ class ExportResult:
 
 
 def generate(model: Model, arith: str = "q412", *, prefix: str = "nnhdl", style: str = "unrolled",
-             opaque_weights: bool = True, force_acc64: bool = False) -> ExportResult:
+             opaque_weights: bool = True, force_acc64: bool = False, block: int | None = None) -> ExportResult:
     """C sources for ``model`` (nothing written)."""
     c_ident(prefix)
     if arith == "q412":
         from .emit_q412 import emit_q412
 
         files, plan = emit_q412(model, prefix=prefix, style=style, opaque_weights=opaque_weights,
-                                force_acc64=force_acc64)
+                                force_acc64=force_acc64, **({} if block is None else {"block": block}))
     elif arith == "f32":
         from .emit_f32 import emit_f32
 
-        files, plan = emit_f32(model, prefix=prefix, style=style, opaque_weights=opaque_weights)
+        files, plan = emit_f32(model, prefix=prefix, style=style, opaque_weights=opaque_weights,
+                               **({} if block is None else {"block": block}))
     else:
         raise NnhdlError(f"--arith must be q412 or f32, got {arith!r}")
     return ExportResult(files, plan, plan.footprint())
