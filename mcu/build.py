@@ -123,6 +123,32 @@ def build_arm(result: ExportResult, workdir: Path, x_test: np.ndarray, prefix: s
     return ArmBuild(elf, text, data, bss, mt, md + mb, x_test.shape[0])
 
 
+def measure_model(result: ExportResult, prefix: str = "nnhdl") -> tuple[int, int] | None:
+    """(flash, RAM) bytes of the model object for Cortex-M7 -O3, or None without the toolchain."""
+    import shutil
+    import tempfile
+
+    from .toolchain import cache_dir
+
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size")):
+        return None
+    cflags = [*ARM_FLAGS, *WARN_FLAGS]
+    if _uses_cmsis(result):
+        from .cmsis import cmsis_sources, SHIM_DIR
+
+        src = cmsis_sources()
+        cflags += [f"-isystem{src / 'Include'}", f"-isystem{src / 'PrivateInclude'}", f"-isystem{SHIM_DIR}"]
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        work = Path(tmp)
+        for name, text in result.files.items():
+            (work / name).write_text(text)
+        obj = work / "model.o"
+        run(["arm-none-eabi-gcc", *cflags, "-c", str(work / f"{prefix}_model.c"), "-o", str(obj)],
+            what="arm-none-eabi-gcc build of the emitted C", timeout=900)
+        text, data, bss = _size("arm-none-eabi-size", obj)
+    return text + data, data + bss
+
+
 def run_qemu(build: ArmBuild, arith: str, output_dim: int, timeout: float = 300) -> QemuResult:
     """Run the firmware on QEMU's Cortex-M7 with deterministic instruction counting."""
     qemu = require("qemu-system-arm")

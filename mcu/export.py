@@ -53,13 +53,30 @@ def generate(model: Model, arith: str = "q412", *, prefix: str = "nnhdl", style:
 
 
 def check_budget(fp: Footprint, ram_limit: int, flash_limit: int) -> None:
-    if fp.ram > ram_limit:
-        raise NnhdlError(f"model needs {fp.ram:,} bytes of RAM (activation caches); the limit is {ram_limit:,} "
+    if fp.ram_bytes > ram_limit:
+        raise NnhdlError(f"model needs {fp.ram_bytes:,} bytes of RAM (activation caches); the limit is {ram_limit:,} "
                          "(--ram-limit): use smaller dilations/dims or raise the limit for a bigger target")
     if fp.flash > flash_limit:
-        raise NnhdlError(f"model needs about {fp.flash:,} bytes of flash ({fp.flash_data:,} weights + "
-                         f"~{fp.code_estimate:,} code); the limit is {flash_limit:,} (--flash-limit): use a "
-                         "smaller model or raise the limit")
+        how = ("measured with arm-none-eabi-gcc -O3" if fp.measured_flash is not None else
+               f"{fp.flash_data:,} weights + ~{fp.code_estimate:,} code, estimated")
+        raise NnhdlError(f"model needs {fp.flash:,} bytes of flash ({how}); the limit is {flash_limit:,} "
+                         "(--flash-limit): use a smaller model or raise the limit")
+
+
+def measure(result: ExportResult, prefix: str, flash_limit: int) -> None:
+    """Replace the estimate by the real Cortex-M7 sizes when the cross compiler is installed.
+
+    Skipped when the estimate is already far over the limit (refused anyway,
+    and compiling huge straight-line code would only waste time)."""
+    from dataclasses import replace
+
+    from .build import measure_model
+
+    if result.footprint.flash > 2 * flash_limit:
+        return
+    sizes = measure_model(result, prefix)
+    if sizes is not None:
+        result.footprint = replace(result.footprint, measured_flash=sizes[0], measured_ram=sizes[1])
 
 
 def write_files(out_dir: Path, files: dict[str, str]) -> None:
@@ -102,9 +119,11 @@ def write_files(out_dir: Path, files: dict[str, str]) -> None:
 
 def export(model: Model, out_dir: str | os.PathLike, arith: str = "q412", *, prefix: str = "nnhdl",
            style: str = "unrolled", ram_limit: int = DAISY_SEED_RAM, flash_limit: int = DAISY_SEED_FLASH,
-           board: str = "none") -> ExportResult:
+           board: str = "none", measure_size: bool = True) -> ExportResult:
     """Generate, check the budget, write. Raises NnhdlError before writing anything on bad input."""
     result = generate(model, arith, prefix=prefix, style=style)
+    if measure_size:
+        measure(result, prefix, flash_limit)
     check_budget(result.footprint, ram_limit, flash_limit)
     files = dict(result.files)
     if board == "daisy-patch":
@@ -159,9 +178,15 @@ def run_cli(args: argparse.Namespace) -> int:
     acc = ", ".join(f"L{lp.index}:{'32' if lp.acc32 else '64'}" for lp in result.plan.layers) \
         if args.arith == "q412" else "float32"
     print(f"  accumulators: {acc}")
-    print(f"  flash: {fp.flash_data:,} bytes of weights + ~{fp.code_estimate:,} bytes of code (estimate; "
-          f"python -m mcu.check measures it) of {args.flash_limit:,}")
-    print(f"  RAM:   {fp.ram:,} bytes of activation caches of {args.ram_limit:,}")
+    if args.board == "daisy-patch" and model.sample_rate != 48000:
+        print(f"  note: the model was made for {model.sample_rate} Hz; the Daisy Patch firmware runs at 48000 Hz")
+    if fp.measured_flash is not None:
+        print(f"  flash: {fp.flash:,} bytes (code + weights, arm-none-eabi-gcc -O3 Cortex-M7) of {args.flash_limit:,}")
+        print(f"  RAM:   {fp.ram_bytes:,} bytes (activation caches, .data + .bss) of {args.ram_limit:,}")
+    else:
+        print(f"  flash: ~{fp.flash:,} bytes ({fp.flash_data:,} of weights + ~{fp.code_estimate:,} of code, estimated: "
+              f"install gcc-arm-none-eabi to measure) of {args.flash_limit:,}")
+        print(f"  RAM:   {fp.ram:,} bytes of activation caches of {args.ram_limit:,}")
     return 0
 
 

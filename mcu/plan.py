@@ -61,15 +61,27 @@ class LayerPlan:
 
 @dataclass(frozen=True)
 class Footprint:
-    """Bytes of constant data (flash) and state (RAM) plus a code estimate."""
+    """Bytes of constant data (flash) and state (RAM) plus a code estimate.
+
+    ``measured_flash``/``measured_ram`` are the model object's sizes from
+    arm-none-eabi-gcc -O3 when the toolchain is present (then they decide).
+    """
 
     flash_data: int
     ram: int
     code_estimate: int
+    measured_flash: int | None = None
+    measured_ram: int | None = None
 
     @property
     def flash(self) -> int:
+        if self.measured_flash is not None:
+            return self.measured_flash
         return self.flash_data + self.code_estimate
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.measured_ram if self.measured_ram is not None else self.ram
 
 
 @dataclass(frozen=True)

@@ -149,3 +149,14 @@ def test_run_target_c_matches_reference(tmp_path):
                            capture_output=True, text=True, env=env)
         assert p.returncode == 0, p.stderr
     assert np.array_equal(np.load(tmp_path / "c.npy"), np.load(tmp_path / "reference.npy"))
+
+
+@pytest.mark.skipif(not __import__("shutil").which("arm-none-eabi-gcc"), reason="needs gcc-arm-none-eabi")
+def test_flash_limit_uses_measured_cortex_m7_size(tmp_path):
+    model = random_model("mcu", seed=1)
+    r = export(model, tmp_path / "ok", "q412")
+    fp = r.footprint
+    assert fp.measured_flash is not None and fp.measured_flash > fp.flash_data  # code + weights
+    with pytest.raises(NnhdlError, match="measured with arm-none-eabi-gcc"):
+        export(model, tmp_path / "no", "q412", flash_limit=fp.measured_flash - 1)
+    assert not (tmp_path / "no").exists()
