@@ -185,7 +185,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mcu.check", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m mcu.check", description=__doc__.splitlines()[0].replace("``", ""))
     add_arguments(p)
     args = p.parse_args(argv)
     try:

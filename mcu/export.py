@@ -191,7 +191,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mcu.export", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m mcu.export", description=__doc__.splitlines()[0].replace("``", ""))
     add_arguments(p)
     args = p.parse_args(argv)
     try:
