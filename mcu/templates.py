@@ -78,7 +78,7 @@ Q15_HELPERS = r"""
 #include <arm_acle.h>
 #define NNHDL_SMLAD(x, y, a) __smlad((int32_t)(x), (int32_t)(y), (a))
 #define NNHDL_SMLALD(x, y, a) __smlald((int32_t)(x), (int32_t)(y), (a))
-#define NNHDL_SSAT(v, n) __ssat((v), (n))
+#define NNHDL_SSAT(v, n) ((int32_t)__ssat((v), (n)))
 #define NNHDL_USAT(v, n) ((int32_t)__usat((v), (n)))
 #else
 static inline int32_t nnhdl_lo(uint32_t x) { return (int32_t)((x & 0xFFFFu) ^ 0x8000u) - 0x8000; }
