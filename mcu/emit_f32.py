@@ -96,6 +96,27 @@ def _dest(plan: ModelPlan, n: int) -> str:
     return _row(plan.layers[n + 1], n + 1, 0)
 
 
+def _layer_block(taps: int, block: int) -> int:
+    """Outputs per register block; -1 = auto (measured in benchmarks/mcu.py): up to
+    24 taps fit the 32 FPU registers, so keep them there; wider layers block 16 outputs."""
+    return block if block >= 0 else (0 if taps <= 24 else 16)
+
+
+def _groups(out_dim: int, lblock: int) -> list[list[int]]:
+    if not lblock:
+        return [[o] for o in range(out_dim)]
+    return [list(range(o0, min(o0 + lblock, out_dim))) for o0 in range(0, out_dim, lblock)]
+
+
+def _weight_order(wt: np.ndarray, lblock: int) -> np.ndarray:
+    """Weights in the order the code reads them: per output (no blocking), or per
+    block tap-major, so a block's loads walk forward through memory."""
+    taps, out_dim = wt.shape
+    if not lblock:
+        return wt.T.reshape(-1)
+    return np.concatenate([wt[:, g].reshape(-1) for g in _groups(out_dim, lblock)])
+
+
 def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> str:
     model = plan.model
     s: list[str] = [banner(model, "f32", "unrolled")]
@@ -106,7 +127,8 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
       "#else\n#define NNHDL_OPAQUE(p) ((void)0)\n#endif\n\n")
     for lp in plan.layers:
         wt, b = float_weights(model, lp.index)
-        w(f"static const float {prefix}_w{lp.index}[{wt.size}] = {{\n{_array(wt.T)}\n}};\n")
+        order = _weight_order(wt, _layer_block(lp.layer.taps, block))
+        w(f"static const float {prefix}_w{lp.index}[{wt.size}] = {{\n{_array(order)}\n}};\n")
     w("\n" + _state(plan) + "\n" + _reset(plan, prefix))
     w(f"void {prefix}_step_f32(const float *in, float *out)\n{{\n")
     w("    const uint32_t now = ++nnhdl_t;\n")
@@ -119,9 +141,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         w(f"    /* layer {n}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} {l.activation} */\n")
         w("    {\n")
         xs = []
-        # block -1 (auto, measured in benchmarks/mcu.py): up to 24 taps fit the
-        # 32 FPU registers, so keep them there; wider layers block 16 outputs.
-        lblock = block if block >= 0 else (0 if l.taps <= 24 else 16)
+        lblock = _layer_block(l.taps, block)
         for k, off in enumerate(lp.tap_offsets):
             w(f"        const float *r{k} = {_row(lp, n, off)};\n")
             for i in range(l.in_dim):
@@ -135,19 +155,29 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         bounds = relu_bounds(model, n)
         # block > 0: that many accumulators stay in FPU registers while the taps
         # stream past; the sum order of every output is the same either way.
-        groups = [list(range(o0, min(o0 + lblock, l.out_dim))) for o0 in range(0, l.out_dim, lblock)] if lblock \
-            else [[o] for o in range(l.out_dim)]
-        for grp in groups:
+        base = 0
+        for grp in _groups(l.out_dim, lblock):
             for o in grp:
                 w(f"        float a{o} = {_f(b[o])};\n")
-            for j, x in enumerate(xs):
-                if lblock:
-                    w(f"        {{\n            const float x = {x};\n")
-                    for o in grp:
-                        w(f"            a{o} = fmaf(x, w[{o * len(xs) + j}], a{o});\n")
-                    w("        }\n")
-                else:
-                    for o in grp:
+            if lblock:
+                # re-base the weight pointer every few taps so every load's offset
+                # fits VLDR's 1020-byte immediate (no address arithmetic per load)
+                chunk = max(1, 240 // len(grp))
+                for j, x in enumerate(xs):
+                    if j % chunk == 0:
+                        if j:
+                            w("        }\n")
+                        w(f"        {{\n            const float *wc = w + {base + j * len(grp)};\n"
+                          "            NNHDL_OPAQUE(wc);\n")
+                    w(f"            {{\n                const float x = {x};\n")
+                    for i, o in enumerate(grp):
+                        w(f"                a{o} = fmaf(x, wc[{(j % chunk) * len(grp) + i}], a{o});\n")
+                    w("            }\n")
+                w("        }\n")
+                base += len(xs) * len(grp)
+            else:
+                for o in grp:
+                    for j, x in enumerate(xs):
                         w(f"        a{o} = fmaf({x}, w[{o * len(xs) + j}], a{o});\n")
             for o in grp:
                 if bounds is not None:
