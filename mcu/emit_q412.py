@@ -101,6 +101,13 @@ def _row_ptr(lp: LayerPlan, n: int, offset: int) -> str:
     return f"(c{n} + {idx} * {lp.words_per_row}u)"
 
 
+def _groups(out_dim: int, block: int) -> list[list[int]]:
+    """Outputs computed together (their accumulators live in registers at once)."""
+    if not block:
+        return [[o] for o in range(out_dim)]
+    return [list(range(o0, min(o0 + block, out_dim))) for o0 in range(0, out_dim, block)]
+
+
 def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> str:
     model = plan.model
     out: list[str] = []
@@ -116,9 +123,11 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         l = lp.layer
         wt = np.zeros((l.kernel_size, lp.in_pad, l.out_dim), dtype=np.int64)
         wt[:, : l.in_dim, :] = l.weight
+        rows = [_pack_pairs(wt[:, :, o].reshape(-1)) for o in range(l.out_dim)]  # [out][tap word]
         words: list[int] = []
-        for o in range(l.out_dim):
-            words += _pack_pairs(wt[:, :, o].reshape(-1))
+        for grp in _groups(l.out_dim, block):
+            # block tap-major: the loads of one block walk forward through memory
+            words += [rows[o][j] for j in range(len(rows[0])) for o in grp]
         w(f"/* layer {lp.index}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} "
           f"{l.activation}; |acc| <= {lp.acc_bound} -> {'32' if lp.acc32 else '64'}-bit accumulator */\n")
         w(f"static const int32_t {prefix}_w{lp.index}[{len(words)}] = {{\n{_c_array(words)}\n}};\n")
@@ -183,9 +192,8 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
     taps_w = len(xs)
     # block > 0: `block` accumulators live in registers while the taps stream
     # past once per block; 0: all taps in registers, one output after another.
-    groups = [list(range(o0, min(o0 + block, l.out_dim))) for o0 in range(0, l.out_dim, block)] if block \
-        else [[o] for o in range(l.out_dim)]
-    for grp in groups:
+    base = 0
+    for grp in _groups(l.out_dim, block):
         for o in grp:
             b = _bias_constant(model, int(l.bias[o]))
             lit = _c_int(b) if lp.acc32 else f"INT64_C({b})"
@@ -193,12 +201,13 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
         for j, x in enumerate(xs):
             if block:
                 w(f"        {{\n            const uint32_t x = {x};\n")
-                for o in grp:
-                    w(f"            a{o} = {mac}(x, w[{o * taps_w + j}], a{o});\n")
+                for i, o in enumerate(grp):
+                    w(f"            a{o} = {mac}(x, w[{base + j * len(grp) + i}], a{o});\n")
                 w("        }\n")
             else:
                 for o in grp:
-                    w(f"        a{o} = {mac}({x}, w[{o * taps_w + j}], a{o});\n")
+                    w(f"        a{o} = {mac}({x}, w[{base + j}], a{o});\n")
+        base += taps_w * len(grp)
         for o in grp:
             w(f"        const int32_t y{o} = {_requant(lp, model, f'a{o}')};\n")
             if final:
