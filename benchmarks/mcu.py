@@ -28,11 +28,13 @@ from mcu.toolchain import cache_dir  # noqa: E402
 
 VARIANTS = [
     # (label, arith, style, options)
-    ("q412 unrolled (default: 4-output blocks)", "q412", "unrolled", {}),
+    ("q412 unrolled (default: auto blocks)", "q412", "unrolled", {}),
     ("q412 unrolled, taps in registers, 1 output at a time", "q412", "unrolled", {"block": 0}),
+    ("q412 unrolled, 4-output blocks", "q412", "unrolled", {"block": 4}),
     ("q412 unrolled, 8-output blocks", "q412", "unrolled", {"block": 8}),
     ("q412 unrolled, weights folded to MOVW/MOVT", "q412", "unrolled", {"opaque_weights": False}),
     ("q412 unrolled, 64-bit SMLALD everywhere", "q412", "unrolled", {"force_acc64": True}),
+    ("q412 unrolled, 64-bit SMLALD, 4-output blocks", "q412", "unrolled", {"force_acc64": True, "block": 4}),
     ("q412 cmsis (arm_dot_prod_q15 per output)", "q412", "cmsis", {}),
     ("f32 unrolled (default: auto blocks)", "f32", "unrolled", {}),
     ("f32 unrolled, taps in registers, 1 output at a time", "f32", "unrolled", {"block": 0}),

@@ -108,6 +108,17 @@ def _groups(out_dim: int, block: int) -> list[list[int]]:
     return [list(range(o0, min(o0 + block, out_dim))) for o0 in range(0, out_dim, block)]
 
 
+AUTO_BLOCK_64 = 0
+
+
+def _layer_block(lp: LayerPlan, block: int) -> int:
+    """Outputs per register block; -1 = auto (measured in benchmarks/mcu.py): four
+    32-bit accumulators, but 64-bit ones (two registers each) one at a time."""
+    if block >= 0:
+        return block
+    return 4 if lp.acc32 else AUTO_BLOCK_64
+
+
 def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> str:
     model = plan.model
     out: list[str] = []
@@ -125,7 +136,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         wt[:, : l.in_dim, :] = l.weight
         rows = [_pack_pairs(wt[:, :, o].reshape(-1)) for o in range(l.out_dim)]  # [out][tap word]
         words: list[int] = []
-        for grp in _groups(l.out_dim, block):
+        for grp in _groups(l.out_dim, _layer_block(lp, block)):
             # block tap-major: the loads of one block walk forward through memory
             words += [rows[o][j] for j in range(len(rows[0])) for o in grp]
         w(f"/* layer {lp.index}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} "
@@ -171,6 +182,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
 
 
 def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int) -> str:
+    block = _layer_block(lp, block)
     model, l, n = plan.model, lp.layer, lp.index
     s: list[str] = []
     w = s.append
@@ -280,7 +292,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
 
 
 def emit_q412(model: Model, *, prefix: str = "nnhdl", style: str = "unrolled", opaque_weights: bool = True,
-              force_acc64: bool = False, block: int = 4) -> tuple[dict[str, str], ModelPlan]:
+              force_acc64: bool = False, block: int = -1) -> tuple[dict[str, str], ModelPlan]:
     """Return ``{filename: text}`` for the integer path and the memory plan."""
     plan = plan_model(model, "q412", force_acc64=force_acc64)
     if style == "unrolled":
