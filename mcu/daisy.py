@@ -124,7 +124,13 @@ include $(SYSTEM_FILES_DIR)/Makefile
 """
 
 
-def _readme(model: Model, arith: str, prefix: str) -> str:
+def _readme(model: Model, arith: str, prefix: str, uses_cmsis: bool) -> str:
+    cmsis_note = (
+        "\nThis export uses `--style cmsis`: the model calls CMSIS-DSP functions, so the build must provide "
+        "`arm_math.h` and the CMSIS-DSP library (add them to the Makefile if your libDaisy does not). The default "
+        "`--style unrolled` needs no library.\n"
+        if uses_cmsis else "\nThe model code needs no library beyond the compiler (`--style unrolled`).\n"
+    )
     rate_note = (
         ""
         if model.sample_rate == 48000
@@ -146,7 +152,7 @@ arithmetic `{arith}`, fingerprint `{model.fingerprint()[:16]}`).
 
 Files: `{prefix}_model.h/.c` (the network, plain C99, generated: do not edit),
 `main.cpp` (libDaisy audio callback, 48 kHz, block size 4), `Makefile`.
-
+{cmsis_note}
 ## Build and flash
 
 libDaisy is not in any package registry; get it from its GitHub repository
@@ -167,5 +173,6 @@ def daisy_patch_project(model: Model, files: dict[str, str], arith: str, prefix:
     out = dict(files)
     out["main.cpp"] = _main_cpp(model, arith, prefix)
     out["Makefile"] = _makefile(prefix)
-    out["README.md"] = _readme(model, arith, prefix)
+    uses_cmsis = any('#include "arm_math.h"' in t for t in files.values())
+    out["README.md"] = _readme(model, arith, prefix, uses_cmsis)
     return out
