@@ -1,0 +1,209 @@
+"""``python -m mcu.check``: prove the emitted C against the golden model, on the host and on a Cortex-M7.
+
+Steps (each prints one line):
+
+1. export the model (in memory) and compile it with the host gcc against
+   the real CMSIS-DSP sources; run it over a test input; ``q412``: every
+   integer must equal :func:`nnhdl.reference.evaluate`; ``f32``: within
+   the stated tolerance of :func:`nnhdl.reference.evaluate_float` (and, for
+   ``--style cmsis``, call for call against the ``cmsisdsp`` Python mirror);
+2. cross-compile for Cortex-M7 (``-O3``, hard float) and print the sizes;
+3. run that build under QEMU (``mps2-an500``, semihosting,
+   ``-icount shift=0``), check the same outputs and report instructions
+   per inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from nnhdl.errors import NnhdlError
+from nnhdl.model import Model
+from nnhdl.reference import evaluate, evaluate_float
+
+from .export import generate
+from .toolchain import cache_dir
+
+__all__ = ["make_test_input", "check", "CheckReport", "F32_ATOL", "F32_RTOL", "f32_close", "main"]
+
+# float32 path vs the float64 reference: |y - ref| <= F32_ATOL + F32_RTOL * |ref|.
+# One Q4.12 LSB of absolute slack covers float32 rounding through a few layers
+# of tens of products (measured worst cases are ~100x smaller).
+F32_ATOL = 2.0 ** -12
+F32_RTOL = 1e-4
+
+
+def make_test_input(model: Model, n: int, seed: int = 0) -> np.ndarray:
+    """Mantissas ``[n, input_dim]``: a waveshaper-like half (triangle + held
+    embedding, DESIGN §5 levels) and a full-range random half that saturates."""
+    fmt = model.qformat
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    t = np.arange(half)
+    x = np.zeros((n, model.input_dim), dtype=np.int64)
+    if half:
+        freq = np.exp(rng.uniform(np.log(20.0), np.log(2000.0))) / model.sample_rate
+        phase = (t * freq) % 1.0
+        x[:half, 0] = fmt.quantize(1.2207 * (1 - 4 * np.abs(phase - 0.5)))
+        for c in range(1, model.input_dim):
+            level = rng.uniform(-1.2207, 1.2207, size=max(1, half // 500 + 1))
+            x[:half, c] = fmt.quantize(np.repeat(level, 500)[:half])
+    x[half:] = rng.integers(fmt.min_int, fmt.max_int + 1, size=(n - half, model.input_dim))
+    return x
+
+
+def f32_close(y: np.ndarray, ref: np.ndarray) -> tuple[bool, float]:
+    err = np.abs(np.asarray(y, np.float64) - ref)
+    bound = F32_ATOL + F32_RTOL * np.abs(ref)
+    return bool(np.all(err <= bound)), float(err.max()) if err.size else 0.0
+
+
+def _first_mismatch(y: np.ndarray, ref: np.ndarray) -> str:
+    bad = np.argwhere(y != ref)
+    t, c = (int(v) for v in bad[0])
+    return (f"{len(bad)} of {ref.size} values differ; first at sample {t}, channel {c}: "
+            f"got {int(y[t, c])}, golden model {int(ref[t, c])}")
+
+
+@dataclass
+class CheckReport:
+    arith: str
+    style: str
+    host_samples: int = 0
+    host_max_error: float = 0.0
+    mirror_calls: int = 0
+    mirror_max_error: float = 0.0
+    arm_text: int = 0
+    arm_data: int = 0
+    arm_bss: int = 0
+    model_flash: int = 0
+    model_ram: int = 0
+    qemu_samples: int = 0
+    instructions: float = 0.0
+    lines: list[str] = field(default_factory=list)
+
+
+def check(model: Model, arith: str = "q412", *, style: str = "unrolled", samples: int = 10000,
+          qemu_samples: int = 2000, seed: int = 0, workdir: Path | None = None, host: bool = True,
+          arm: bool = True, qemu: bool = True, mirror: bool = True, opaque_weights: bool = True,
+          force_acc64: bool = False, block: int | None = None, say=print) -> CheckReport:
+    """Run the whole check; raise NnhdlError on the first disagreement."""
+    result = generate(model, arith, style=style, opaque_weights=opaque_weights, force_acc64=force_acc64,
+                      block=block)
+    if workdir is None:
+        workdir = cache_dir() / "check" / f"{model.fingerprint()[:12]}-{arith}-{style}"
+    workdir = Path(workdir)
+    rep = CheckReport(arith, style)
+    x = make_test_input(model, samples, seed)
+    scale = float(model.qformat.scale)
+    if host:
+        from .build import build_host, run_host
+
+        start = time.perf_counter()
+        trace = arith == "f32" and style == "cmsis" and mirror
+        prog = build_host(result, workdir / "host", trace=trace)
+        if arith == "q412":
+            y, _ = run_host(prog, x)
+            ref = evaluate(model, x)
+            if not np.array_equal(y, ref):
+                raise NnhdlError("host build disagrees with the golden model: " + _first_mismatch(y, ref))
+            msg = f"every integer equal to the golden model ({y.size:,} values)"
+        else:
+            xf = (x / scale).astype(np.float32)
+            y, tr = run_host(prog, xf, trace=trace)
+            ref = evaluate_float(model, xf.astype(np.float64))
+            ok, err = f32_close(y, ref)
+            rep.host_max_error = err
+            if not ok:
+                raise NnhdlError(f"host float32 build is off the float reference by {err:.3g} "
+                                 f"(tolerance {F32_ATOL:.3g} + {F32_RTOL:g}*|ref|)")
+            msg = f"within tolerance of the float reference, max |error| {err:.3g}"
+            if trace:
+                from .mirror import compare_trace, mirror_f32
+
+                n_mirror = min(samples, 2000)
+                _, _, mtrace = mirror_f32(model, xf[:n_mirror])
+                calls_per = len(mtrace) // max(1, n_mirror)
+                rep.mirror_calls, rep.mirror_max_error = compare_trace(tr[: len(mtrace)], mtrace)
+                msg += (f"; call for call vs the cmsisdsp mirror: {rep.mirror_calls:,} calls "
+                        f"({calls_per}/sample), max |diff| {rep.mirror_max_error:.3g}")
+        rep.host_samples = samples
+        rep.lines.append(f"host gcc: {samples:,} samples, {msg} ({time.perf_counter() - start:.1f} s)")
+        say(rep.lines[-1])
+    if arm:
+        from .build import build_arm, run_qemu
+
+        xq = x[:qemu_samples]
+        xin = xq if arith == "q412" else (xq / scale).astype(np.float32)
+        b = build_arm(result, workdir / "arm", xin)
+        rep.arm_text, rep.arm_data, rep.arm_bss = b.text, b.data, b.bss
+        rep.model_flash, rep.model_ram = b.model_text, b.model_ram
+        rep.lines.append(f"arm-none-eabi-gcc -mcpu=cortex-m7 -O3: model {b.model_text:,} bytes flash "
+                         f"(code + weights), {b.model_ram:,} bytes RAM; whole test firmware text {b.text:,} "
+                         f"data {b.data:,} bss {b.bss:,}")
+        say(rep.lines[-1])
+        if qemu:
+            start = time.perf_counter()
+            q = run_qemu(b, arith, model.output_dim)
+            if arith == "q412":
+                ref = evaluate(model, xq)
+                if not np.array_equal(q.output, ref):
+                    raise NnhdlError("Cortex-M7 build (QEMU) disagrees with the golden model: "
+                                     + _first_mismatch(q.output, ref))
+                what = "every integer equal to the golden model"
+            else:
+                ref = evaluate_float(model, xin.astype(np.float64))
+                ok, err = f32_close(q.output, ref)
+                if not ok:
+                    raise NnhdlError(f"Cortex-M7 float32 build (QEMU) is off the float reference by {err:.3g}")
+                what = f"within tolerance, max |error| {err:.3g}"
+            rep.qemu_samples, rep.instructions = qemu_samples, q.instructions_per_inference
+            rep.lines.append(f"QEMU mps2-an500 (Cortex-M7): {qemu_samples:,} samples, {what}; "
+                             f"{q.instructions_per_inference:,.0f} instructions per inference "
+                             f"({time.perf_counter() - start:.1f} s)")
+            say(rep.lines[-1])
+    return rep
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model file (.npz)")
+    p.add_argument("--arith", choices=("q412", "f32"), default="q412", help="arithmetic path (default q412)")
+    p.add_argument("--style", choices=("unrolled", "cmsis"), default="unrolled", help="code style (default unrolled)")
+    p.add_argument("--samples", type=int, default=10000, help="host test samples (default 10000)")
+    p.add_argument("--qemu-samples", type=int, default=2000, help="samples run on the emulated Cortex-M7 (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="test input seed")
+    p.add_argument("--build", default=None, help="build folder (default: under ~/.cache/nnhdl/mcu/check)")
+    p.add_argument("--no-arm", action="store_true", help="host check only (no cross-compile, no QEMU)")
+    p.add_argument("--no-qemu", action="store_true", help="cross-compile but do not run QEMU")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mcu.check", description=__doc__.splitlines()[0].replace("``", ""))
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        if args.samples < 1 or args.qemu_samples < 1:
+            raise NnhdlError("--samples and --qemu-samples must be positive")
+        model = Model.load(args.model)
+        print(f"mcu.check: {model.name or Path(args.model).stem}, {model.params:,} parameters, {args.arith}/"
+              f"{args.style}", flush=True)
+        check(model, args.arith, style=args.style, samples=args.samples,
+              qemu_samples=min(args.qemu_samples, args.samples), seed=args.seed,
+              workdir=Path(args.build) if args.build else None, arm=not args.no_arm,
+              qemu=not (args.no_arm or args.no_qemu), say=lambda s: print("  " + s, flush=True))
+        print("mcu.check: OK")
+        return 0
+    except NnhdlError as e:
+        print(f"mcu.check: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

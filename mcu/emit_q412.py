@@ -1,0 +1,306 @@
+"""Q4.12 (any width <= 16) C emitter: the golden model's integers on a Cortex-M7.
+
+Two code styles, both bit-exact (``mcu.check`` proves it on every run):
+
+``unrolled`` (default)
+    Per layer, straight-line code specialised to the model: activations are
+    kept two channels per 32-bit word (odd widths padded with a zero
+    channel), each output is one chain of ``SMLAD`` (32-bit accumulator, when
+    :mod:`mcu.plan` proves the exact sum fits) or ``SMLALD`` (64-bit) over
+    packed weight pairs, then one ``SSAT``/``USAT`` does floor, saturation and
+    ReLU together.  po2 layers use the same instructions: on a Cortex-M7 a
+    16x16 multiply costs no more than a shift, and the products are the same.
+``cmsis``
+    The taps are gathered into a contiguous q15 vector and every output is
+    one ``arm_dot_prod_q15`` call (the exact 64-bit sum of products); simple,
+    but call overhead dominates on tiny layers (measured in benchmarks/mcu.py).
+
+The rounding rules come from :mod:`nnhdl.fixedpoint`: floor is an arithmetic
+shift right by ``frac``; ``nearest`` adds ``2**(frac-1)`` first (folded into
+the bias constant here); saturation to the W-bit range; ReLU clamps at 0 and,
+with ``relu_max``, above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnhdl.model import Model
+
+from .plan import LayerPlan, ModelPlan, plan_model
+from .templates import Q15_HELPERS, banner, header
+
+__all__ = ["emit_q412", "STYLES"]
+
+STYLES = ("unrolled", "cmsis")
+
+
+def _c_array(values: list[int], per_line: int = 8) -> str:
+    lines = []
+    for i in range(0, len(values), per_line):
+        lines.append("    " + ", ".join(_c_int(v) for v in values[i : i + per_line]) + ",")
+    return "\n".join(lines)
+
+
+def _c_int(v: int) -> str:
+    # INT32_MIN cannot be written as a plain decimal literal of type int32.
+    if v == -(1 << 31):
+        return "(-2147483647 - 1)"
+    return str(int(v))
+
+
+def _pack_pairs(row: np.ndarray) -> list[int]:
+    """int16 values (even count) -> int32 words, element 2j in the low half."""
+    r = row.astype(np.int64).reshape(-1, 2)
+    words = (r[:, 0] & 0xFFFF) | ((r[:, 1] & 0xFFFF) << 16)
+    return [int(w - (1 << 32)) if w >= (1 << 31) else int(w) for w in words]
+
+
+def _bias_constant(model: Model, b: int) -> int:
+    fmt = model.qformat
+    half = (1 << (fmt.frac - 1)) if (model.rounding == "nearest" and fmt.frac > 0) else 0
+    return (int(b) << fmt.frac) + half
+
+
+def _requant(lp: LayerPlan, model: Model, acc: str) -> str:
+    """C expression: accumulator -> activated output mantissa (int32)."""
+    fmt, l = model.qformat, lp.layer
+    F, W = fmt.frac, fmt.width
+    if lp.acc32:
+        shifted = f"({acc} >> {F})" if F else acc
+        if l.activation == "relu":
+            y = f"NNHDL_USAT({shifted}, {W - 1})"
+        else:
+            y = f"NNHDL_SSAT({shifted}, {W})"
+    else:
+        shifted = f"({acc} >> {F})" if F else acc
+        lo = 0 if l.activation == "relu" else fmt.min_int
+        y = f"nnhdl_sat64({shifted}, {_c_int(lo)}, {fmt.max_int})"
+    if l.activation == "relu" and l.relu_max is not None:
+        y = f"nnhdl_min({y}, {int(l.relu_max)})"
+    return y
+
+
+def _dest(plan: ModelPlan, n: int) -> tuple[str, bool]:
+    """Where layer n writes: (C expression of a uint32_t* or int16_t*, is_final_output)."""
+    if n + 1 == len(plan.layers):
+        return "out", True
+    nxt = plan.layers[n + 1]
+    if nxt.has_cache:
+        return f"(c{n + 1} + (now & {nxt.cache_rows - 1}u) * {nxt.words_per_row}u)", False
+    return f"s{n + 1}", False
+
+
+def _row_ptr(lp: LayerPlan, n: int, offset: int) -> str:
+    if not lp.has_cache:
+        return f"s{n}"
+    mask = lp.cache_rows - 1
+    # one sample counter for all caches: every length is a power of two, so
+    # (now - offset) & mask is the circular index (and 2**32 wraps cleanly)
+    idx = f"(now & {mask}u)" if offset == 0 else f"((now - {offset}u) & {mask}u)"
+    return f"(c{n} + {idx} * {lp.words_per_row}u)"
+
+
+def _groups(out_dim: int, block: int) -> list[list[int]]:
+    """Outputs computed together (their accumulators live in registers at once)."""
+    if not block:
+        return [[o] for o in range(out_dim)]
+    return [list(range(o0, min(o0 + block, out_dim))) for o0 in range(0, out_dim, block)]
+
+
+AUTO_BLOCK_64 = 0
+
+
+def _layer_block(lp: LayerPlan, block: int) -> int:
+    """Outputs per register block; -1 = auto (measured in benchmarks/mcu.py): four
+    32-bit accumulators, but 64-bit ones (two registers each) one at a time."""
+    if block >= 0:
+        return block
+    return 4 if lp.acc32 else AUTO_BLOCK_64
+
+
+def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> str:
+    model = plan.model
+    out: list[str] = []
+    w = out.append
+    w(banner(model, "q412", "unrolled"))
+    w("#include <stdint.h>\n#include <string.h>\n")
+    w(f'#include "{prefix}_model.h"\n')
+    w(f"#ifndef NNHDL_OPAQUE_WEIGHTS\n#define NNHDL_OPAQUE_WEIGHTS {1 if opaque else 0}\n#endif\n")
+    w(Q15_HELPERS)
+    w("static inline int32_t nnhdl_min(int32_t a, int32_t b) { return a < b ? a : b; }\n")
+    # weights: [out][tap words] packed pairs; taps laid out [k][in_pad]
+    for lp in plan.layers:
+        l = lp.layer
+        wt = np.zeros((l.kernel_size, lp.in_pad, l.out_dim), dtype=np.int64)
+        wt[:, : l.in_dim, :] = l.weight
+        rows = [_pack_pairs(wt[:, :, o].reshape(-1)) for o in range(l.out_dim)]  # [out][tap word]
+        words: list[int] = []
+        for grp in _groups(l.out_dim, _layer_block(lp, block)):
+            # block tap-major: the loads of one block walk forward through memory
+            words += [rows[o][j] for j in range(len(rows[0])) for o in grp]
+        w(f"/* layer {lp.index}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} "
+          f"{l.activation}; |acc| <= {lp.acc_bound} -> {'32' if lp.acc32 else '64'}-bit accumulator */\n")
+        w(f"static const int32_t {prefix}_w{lp.index}[{len(words)}] = {{\n{_c_array(words)}\n}};\n")
+    # state
+    w("\n/* Activation caches (circular, two channels per word) and scratch vectors. */\n")
+    for lp in plan.layers:
+        n = lp.index
+        if lp.has_cache:
+            w(f"static uint32_t c{n}[{lp.cache_rows * lp.words_per_row}];\n")
+        else:
+            w(f"static uint32_t s{n}[{lp.words_per_row}];\n")
+    w("static uint32_t nnhdl_t; /* samples since reset */\n")
+    w(f"\nvoid {prefix}_reset(void)\n{{\n")
+    for lp in plan.layers:
+        n = lp.index
+        if lp.has_cache:
+            w(f"    memset(c{n}, 0, sizeof c{n});\n")
+        else:
+            w(f"    memset(s{n}, 0, sizeof s{n});\n")
+    w("    nnhdl_t = 0;\n}\n\n")
+    w(f"void {prefix}_step(const int16_t *in, int16_t *out)\n{{\n")
+    w("    const uint32_t now = ++nnhdl_t;\n")
+    if not any(lp.has_cache for lp in plan.layers):
+        w("    (void)now;\n")
+    # input packing
+    first = plan.layers[0]
+    dst0 = _row_ptr(first, 0, 0)
+    w("    {\n")
+    w(f"        uint32_t *d = {dst0};\n")
+    for j in range(first.words_per_row):
+        a = f"(uint32_t)(uint16_t)in[{2 * j}]"
+        if 2 * j + 1 < first.layer.in_dim:
+            w(f"        d[{j}] = {a} | ((uint32_t)(uint16_t)in[{2 * j + 1}] << 16);\n")
+        else:
+            w(f"        d[{j}] = {a};\n")
+    w("    }\n")
+    for lp in plan.layers:
+        out.append(_emit_layer_unrolled(plan, lp, prefix, block))
+    w("}\n")
+    return "".join(out)
+
+
+def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int) -> str:
+    block = _layer_block(lp, block)
+    model, l, n = plan.model, lp.layer, lp.index
+    s: list[str] = []
+    w = s.append
+    w(f"    /* layer {n} */\n    {{\n")
+    nw = lp.words_per_row
+    xs = []
+    for k, off in enumerate(lp.tap_offsets):
+        w(f"        const uint32_t *r{k} = {_row_ptr(lp, n, off)};\n")
+        for j in range(nw):
+            if not block:
+                w(f"        const uint32_t x{k}_{j} = r{k}[{j}];\n")
+                xs.append(f"x{k}_{j}")
+            else:
+                xs.append(f"r{k}[{j}]")
+    w(f"        const int32_t *w = {prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
+    dest, final = _dest(plan, n)
+    w(f"        {'int16_t' if final else 'uint32_t'} *d = {dest};\n")
+    acc_t, mac = ("int32_t", "NNHDL_SMLAD") if lp.acc32 else ("int64_t", "NNHDL_SMLALD")
+    taps_w = len(xs)
+    # block > 0: `block` accumulators live in registers while the taps stream
+    # past once per block; 0: all taps in registers, one output after another.
+    base = 0
+    for grp in _groups(l.out_dim, block):
+        for o in grp:
+            b = _bias_constant(model, int(l.bias[o]))
+            lit = _c_int(b) if lp.acc32 else f"INT64_C({b})"
+            w(f"        {acc_t} a{o} = {lit};\n")
+        for j, x in enumerate(xs):
+            if block:
+                w(f"        {{\n            const uint32_t x = {x};\n")
+                for i, o in enumerate(grp):
+                    w(f"            a{o} = {mac}(x, w[{base + j * len(grp) + i}], a{o});\n")
+                w("        }\n")
+            else:
+                for o in grp:
+                    w(f"        a{o} = {mac}({x}, w[{base + j}], a{o});\n")
+        base += taps_w * len(grp)
+        for o in grp:
+            w(f"        const int32_t y{o} = {_requant(lp, model, f'a{o}')};\n")
+            if final:
+                w(f"        d[{o}] = (int16_t)y{o};\n")
+            elif o % 2 == 1:
+                # after ReLU the low half is already 0..max (no sign bits to clear)
+                lo = f"(uint32_t)y{o - 1}" if l.activation == "relu" else f"((uint32_t)y{o - 1} & 0xFFFFu)"
+                w(f"        d[{o // 2}] = {lo} | ((uint32_t)y{o} << 16);\n")
+            elif o == l.out_dim - 1:
+                w(f"        d[{o // 2}] = (uint32_t)y{o} & 0xFFFFu;\n")
+    w("    }\n")
+    return "".join(s)
+
+
+def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
+    """One arm_dot_prod_q15 call per output over a gathered q15 tap vector."""
+    model = plan.model
+    fmt = model.qformat
+    s: list[str] = []
+    w = s.append
+    w(banner(model, "q412", "cmsis"))
+    w('#include <stdint.h>\n#include <string.h>\n#include "arm_math.h"\n')
+    w(f'#include "{prefix}_model.h"\n\n')
+    w("static inline int32_t nnhdl_sat64(int64_t v, int32_t lo, int32_t hi)\n"
+      "{\n    return v > hi ? hi : (v < lo ? lo : (int32_t)v);\n}\n\n")
+    max_taps = max(lp.layer.taps for lp in plan.layers)
+    max_dim = max(max(lp.layer.in_dim, lp.layer.out_dim) for lp in plan.layers)
+    for lp in plan.layers:
+        l = lp.layer
+        wt = l.weight.reshape(l.taps, l.out_dim).T  # [out][taps], taps [k][in]
+        w(f"static const q15_t {prefix}_w{lp.index}[{l.out_dim}][{l.taps}] = {{\n")
+        for o in range(l.out_dim):
+            w("    {" + ", ".join(str(int(v)) for v in wt[o]) + "},\n")
+        w("};\n")
+        w(f"static const int64_t {prefix}_b{lp.index}[{l.out_dim}] = {{"
+          + ", ".join(f"INT64_C({_bias_constant(model, int(b))})" for b in l.bias) + "};\n")
+        if lp.has_cache:
+            w(f"static q15_t c{lp.index}[{lp.cache_rows}][{l.in_dim}];\nstatic uint32_t p{lp.index};\n")
+    w(f"static q15_t g[{max_taps}];\nstatic q15_t h[2][{max_dim}];\n\n")
+    w(f"void {prefix}_reset(void)\n{{\n")
+    for lp in plan.layers:
+        if lp.has_cache:
+            w(f"    memset(c{lp.index}, 0, sizeof c{lp.index});\n    p{lp.index} = 0;\n")
+    w("}\n\n")
+    w(f"void {prefix}_step(const int16_t *in, int16_t *out)\n{{\n")
+    w(f"    memcpy(h[0], in, {model.input_dim} * sizeof(q15_t));\n")
+    for lp in plan.layers:
+        l, n = lp.layer, lp.index
+        src, dst = f"h[{n % 2}]", f"h[{(n + 1) % 2}]"
+        w(f"    /* layer {n} */\n")
+        if lp.has_cache:
+            mask = lp.cache_rows - 1
+            w(f"    p{n} = (p{n} + 1u) & {mask}u;\n")
+            w(f"    memcpy(c{n}[p{n}], {src}, sizeof c{n}[0]);\n")
+            for k, off in enumerate(lp.tap_offsets):
+                w(f"    memcpy(g + {k * l.in_dim}, c{n}[(p{n} - {off}u) & {mask}u], sizeof c{n}[0]);\n")
+            taps = "g"
+        else:
+            taps = src
+        lo = 0 if l.activation == "relu" else fmt.min_int
+        hi = fmt.max_int if l.relu_max is None else int(l.relu_max)
+        w(f"    for (int o = 0; o < {l.out_dim}; o++) {{\n")
+        w("        q63_t acc;\n")
+        w(f"        arm_dot_prod_q15({taps}, {prefix}_w{n}[o], {l.taps}, &acc);\n")
+        w(f"        {dst}[o] = (q15_t)nnhdl_sat64((acc + {prefix}_b{n}[o]) >> {fmt.frac}, {lo}, {hi});\n")
+        w("    }\n")
+    last = f"h[{len(plan.layers) % 2}]"
+    w(f"    memcpy(out, {last}, {model.output_dim} * sizeof(q15_t));\n}}\n")
+    return "".join(s)
+
+
+def emit_q412(model: Model, *, prefix: str = "nnhdl", style: str = "unrolled", opaque_weights: bool = True,
+              force_acc64: bool = False, block: int = -1) -> tuple[dict[str, str], ModelPlan]:
+    """Return ``{filename: text}`` for the integer path and the memory plan."""
+    plan = plan_model(model, "q412", force_acc64=force_acc64)
+    if style == "unrolled":
+        c = _emit_unrolled(plan, prefix, opaque_weights, block)
+    elif style == "cmsis":
+        c = _emit_cmsis(plan, prefix)
+    else:
+        from nnhdl.errors import NnhdlError
+
+        raise NnhdlError(f"--style must be one of {', '.join(STYLES)}, got {style!r}")
+    return {f"{prefix}_model.h": header(model, "q412", style, prefix), f"{prefix}_model.c": c}, plan

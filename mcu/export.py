@@ -1,0 +1,205 @@
+"""``python -m mcu.export``: model file -> plain C99 for a Cortex-M7 (and a Daisy Patch project).
+
+Everything is generated in memory and checked against the memory budget
+first; files are then written to temporary names and renamed, so a refused
+or failed export leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from nnhdl.errors import NnhdlError
+from nnhdl.model import Model
+
+from .plan import DAISY_SEED_FLASH, DAISY_SEED_RAM, Footprint, ModelPlan
+from .templates import c_ident
+
+__all__ = ["generate", "export", "write_files", "ExportResult", "main", "BOARDS"]
+
+BOARDS = ("none", "daisy-patch")
+
+
+@dataclass
+class ExportResult:
+    files: dict[str, str]
+    plan: ModelPlan
+    footprint: Footprint
+
+
+def generate(model: Model, arith: str = "q412", *, prefix: str = "nnhdl", style: str = "unrolled",
+             opaque_weights: bool = True, force_acc64: bool = False, block: int | None = None) -> ExportResult:
+    """C sources for ``model`` (nothing written)."""
+    c_ident(prefix)
+    if arith == "q412":
+        from .emit_q412 import emit_q412
+
+        files, plan = emit_q412(model, prefix=prefix, style=style, opaque_weights=opaque_weights,
+                                force_acc64=force_acc64, **({} if block is None else {"block": block}))
+    elif arith == "f32":
+        from .emit_f32 import emit_f32
+
+        files, plan = emit_f32(model, prefix=prefix, style=style, opaque_weights=opaque_weights,
+                               **({} if block is None else {"block": block}))
+    else:
+        raise NnhdlError(f"--arith must be q412 or f32, got {arith!r}")
+    return ExportResult(files, plan, plan.footprint())
+
+
+def check_budget(fp: Footprint, ram_limit: int, flash_limit: int) -> None:
+    if fp.ram_bytes > ram_limit:
+        raise NnhdlError(f"model needs {fp.ram_bytes:,} bytes of RAM (activation caches); the limit is {ram_limit:,} "
+                         "(--ram-limit): use smaller dilations/dims or raise the limit for a bigger target")
+    if fp.flash > flash_limit:
+        how = ("measured with arm-none-eabi-gcc -O3" if fp.measured_flash is not None else
+               f"{fp.flash_data:,} weights + ~{fp.code_estimate:,} code, estimated")
+        raise NnhdlError(f"model needs {fp.flash:,} bytes of flash ({how}); the limit is {flash_limit:,} "
+                         "(--flash-limit): use a smaller model or raise the limit")
+
+
+def measure(result: ExportResult, prefix: str, flash_limit: int) -> None:
+    """Replace the estimate by the real Cortex-M7 sizes when the cross compiler is installed.
+
+    Skipped when the estimate is already far over the limit (refused anyway,
+    and compiling huge straight-line code would only waste time)."""
+    from dataclasses import replace
+
+    from .build import measure_model
+
+    if result.footprint.flash > 2 * flash_limit:
+        return
+    sizes = measure_model(result, prefix)
+    if sizes is not None:
+        result.footprint = replace(result.footprint, measured_flash=sizes[0], measured_ram=sizes[1])
+
+
+def write_files(out_dir: Path, files: dict[str, str]) -> None:
+    """Write every file or none: temporary names first, then rename all."""
+    out_dir = Path(out_dir)
+    created = False
+    if not out_dir.exists():
+        if not out_dir.parent.is_dir():
+            raise NnhdlError(f"{out_dir}: parent folder {out_dir.parent} does not exist")
+        try:
+            out_dir.mkdir()
+            created = True
+        except OSError as e:
+            raise NnhdlError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
+    elif not out_dir.is_dir():
+        raise NnhdlError(f"{out_dir}: exists and is not a folder")
+    temps: list[tuple[str, Path]] = []
+    try:
+        for name, text in files.items():
+            target = out_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{Path(name).name}.", suffix=".partial", dir=target.parent)
+            temps.append((tmp, target))
+            with os.fdopen(fd, "w", newline="\n") as f:
+                f.write(text)
+        for tmp, target in temps:
+            os.replace(tmp, target)
+    except OSError as e:
+        for tmp, _ in temps:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if created:
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise NnhdlError(f"{out_dir}: cannot write the C files there ({e.strerror or e})") from None
+
+
+def export(model: Model, out_dir: str | os.PathLike, arith: str = "q412", *, prefix: str = "nnhdl",
+           style: str = "unrolled", ram_limit: int = DAISY_SEED_RAM, flash_limit: int = DAISY_SEED_FLASH,
+           board: str = "none", measure_size: bool = True) -> ExportResult:
+    """Generate, check the budget, write. Raises NnhdlError before writing anything on bad input."""
+    result = generate(model, arith, prefix=prefix, style=style)
+    if measure_size:
+        measure(result, prefix, flash_limit)
+    check_budget(result.footprint, ram_limit, flash_limit)
+    files = dict(result.files)
+    if board == "daisy-patch":
+        from .daisy import daisy_patch_project
+
+        files = daisy_patch_project(model, files, arith, prefix)
+    elif board != "none":
+        raise NnhdlError(f"--board must be one of {', '.join(BOARDS)}, got {board!r}")
+    write_files(Path(out_dir), files)
+    result.files = files
+    return result
+
+
+def _size(text: str) -> int:
+    t = text.strip().lower()
+    mult = 1
+    for suffix, m in (("kib", 1024), ("k", 1024), ("mib", 1 << 20), ("m", 1 << 20)):
+        if t.endswith(suffix):
+            t, mult = t[: -len(suffix)], m
+            break
+    try:
+        return int(float(t) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 131072, 128k, 0.5M)") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model file (.npz, nnhdl-model v1)")
+    p.add_argument("--out", required=True, help="output folder (created if missing; files replaced atomically)")
+    p.add_argument("--arith", choices=("q412", "f32"), default="q412",
+                   help="q412: bit-exact integers (SMLAD); f32: float32 in model units (default q412)")
+    p.add_argument("--prefix", default="nnhdl", help="C identifier prefix (default nnhdl)")
+    p.add_argument("--style", choices=("unrolled", "cmsis"), default="unrolled",
+                   help="unrolled: specialised straight-line code (fast); cmsis: one CMSIS-DSP call per "
+                   "output/layer (default unrolled)")
+    p.add_argument("--board", choices=BOARDS, default="none",
+                   help="also write a firmware project (daisy-patch: libDaisy main.cpp, Makefile, README)")
+    p.add_argument("--ram-limit", type=_size, default=DAISY_SEED_RAM,
+                   help=f"refuse models needing more RAM (default {DAISY_SEED_RAM // 1024}k, Daisy Seed AXI SRAM)")
+    p.add_argument("--flash-limit", type=_size, default=DAISY_SEED_FLASH,
+                   help=f"refuse models needing more flash (default {DAISY_SEED_FLASH // 1024}k, Daisy Seed)")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    model = Model.load(args.model)
+    result = export(model, args.out, args.arith, prefix=args.prefix, style=args.style, ram_limit=args.ram_limit,
+                    flash_limit=args.flash_limit, board=args.board)
+    fp = result.footprint
+    print(f"wrote {len(result.files)} files to {args.out}: {', '.join(sorted(result.files))}")
+    print(f"  model {model.name or Path(args.model).stem}: {model.params:,} parameters, "
+          f"{model.macs_per_sample:,} MACs/sample, arithmetic {args.arith}, style {args.style}")
+    acc = ", ".join(f"L{lp.index}:{'32' if lp.acc32 else '64'}" for lp in result.plan.layers) \
+        if args.arith == "q412" else "float32"
+    print(f"  accumulators: {acc}")
+    if args.board == "daisy-patch" and model.sample_rate != 48000:
+        print(f"  note: the model was made for {model.sample_rate} Hz; the Daisy Patch firmware runs at 48000 Hz")
+    if fp.measured_flash is not None:
+        print(f"  flash: {fp.flash:,} bytes (code + weights, arm-none-eabi-gcc -O3 Cortex-M7) of {args.flash_limit:,}")
+        print(f"  RAM:   {fp.ram_bytes:,} bytes (activation caches, .data + .bss) of {args.ram_limit:,}")
+    else:
+        print(f"  flash: ~{fp.flash:,} bytes ({fp.flash_data:,} of weights + ~{fp.code_estimate:,} of code, estimated: "
+              f"install gcc-arm-none-eabi to measure) of {args.flash_limit:,}")
+        print(f"  RAM:   {fp.ram:,} bytes of activation caches of {args.ram_limit:,}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mcu.export", description=__doc__.splitlines()[0].replace("``", ""))
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return run_cli(args)
+    except NnhdlError as e:
+        print(f"mcu.export: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""What the C emitters need to know about a model before printing code.
+
+Both emitters (Q4.12 integers and float32) share one memory plan: which
+layer owns an activation cache (a circular buffer, length the next power of
+two >= ``(K-1)*d + 1`` so the index wraps with one AND), which layer reads a
+plain scratch vector, and how many bytes everything takes (for the exporter's
+flash/RAM budget).  The integer emitter also needs, per layer, a *proof* of
+the accumulator width it may use: a 32-bit SMLAD accumulation is exact when
+``|bias << F| + half + sum |w| * 2**(W-1)`` fits int32 (two's complement
+wrap-around in between cannot change a final sum that fits), otherwise the
+code accumulates in 64 bits with SMLALD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnhdl.errors import NnhdlError
+from nnhdl.model import Layer, Model
+
+__all__ = ["LayerPlan", "ModelPlan", "plan_model", "Footprint", "DAISY_SEED_FLASH", "DAISY_SEED_RAM", "INT32_MAX"]
+
+INT32_MAX = (1 << 31) - 1
+# Daisy Seed (STM32H750): 128 KiB internal flash for the program, 512 KiB
+# AXI SRAM where libDaisy's linker script puts .data and .bss.
+DAISY_SEED_FLASH = 128 * 1024
+DAISY_SEED_RAM = 512 * 1024
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """Memory and arithmetic choices for one layer."""
+
+    index: int
+    layer: Layer
+    in_pad: int  # in_dim rounded up to even (Q4.12 packs two channels per word)
+    cache_rows: int  # 0: reads a scratch vector; else circular buffer length (power of two)
+    acc_bound: int  # largest |accumulator| any input can produce (with these weights)
+    acc32: bool  # the exact sum provably fits int32
+
+    @property
+    def has_cache(self) -> bool:
+        return self.cache_rows > 0
+
+    @property
+    def words_per_row(self) -> int:
+        return self.in_pad // 2
+
+    @property
+    def tap_offsets(self) -> list[int]:
+        """Rows back from the newest entry, tap k = 0 (oldest) first."""
+        l = self.layer
+        return [(l.kernel_size - 1 - k) * l.dilation for k in range(l.kernel_size)]
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Bytes of constant data (flash) and state (RAM) plus a code estimate.
+
+    ``measured_flash``/``measured_ram`` are the model object's sizes from
+    arm-none-eabi-gcc -O3 when the toolchain is present (then they decide).
+    """
+
+    flash_data: int
+    ram: int
+    code_estimate: int
+    measured_flash: int | None = None
+    measured_ram: int | None = None
+
+    @property
+    def flash(self) -> int:
+        if self.measured_flash is not None:
+            return self.measured_flash
+        return self.flash_data + self.code_estimate
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.measured_ram if self.measured_ram is not None else self.ram
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    model: Model
+    layers: list[LayerPlan]
+    arith: str  # "q412" or "f32"
+
+    def footprint(self) -> Footprint:
+        """Bytes the emitted program needs (code size is an estimate; ``mcu.check`` measures it)."""
+        elem = 2 if self.arith == "q412" else 4
+        flash = 0
+        ram = 0
+        code = 512  # step/reset prologue, pointer updates
+        for lp in self.layers:
+            l = lp.layer
+            dim = lp.in_pad if self.arith == "q412" else l.in_dim
+            taps = l.kernel_size * dim
+            flash += taps * l.out_dim * elem + l.out_dim * (4 if self.arith == "q412" else 4)
+            ram += (lp.cache_rows if lp.has_cache else 1) * dim * elem + 4
+            # Straight-line code: about one 4-byte instruction per pair (q15) or
+            # per product (f32) plus a few per output.
+            code += (taps // (2 if self.arith == "q412" else 1)) * l.out_dim * 4 + l.out_dim * 12
+        out_pad = self.model.output_dim
+        ram += out_pad * elem
+        return Footprint(flash, ram, code)
+
+
+def accumulator_bound(layer: Layer, model: Model) -> int:
+    """Largest |exact accumulator| over all inputs, for these weights (rounding offset included)."""
+    fmt = model.qformat
+    half = (1 << (fmt.frac - 1)) if (model.rounding == "nearest" and fmt.frac > 0) else 0
+    w = np.abs(layer.weight.astype(np.int64)).reshape(layer.taps, layer.out_dim)
+    per_out = w.sum(axis=0) * (1 << (fmt.width - 1)) + np.abs((layer.bias.astype(np.int64) << fmt.frac) + half)
+    return int(per_out.max()) if per_out.size else 0
+
+
+def plan_model(model: Model, arith: str, *, force_acc64: bool = False) -> ModelPlan:
+    """Validate ``model`` for ``arith`` and choose buffers and accumulator widths."""
+    model.validate()
+    if arith not in ("q412", "f32"):
+        raise NnhdlError(f"--arith must be q412 or f32, got {arith!r}")
+    fmt = model.qformat
+    if arith == "q412" and fmt.width > 16:
+        raise NnhdlError(
+            f"model format {fmt} is {fmt.width} bits wide; the q412 (q15/SMLAD) path holds at most 16-bit "
+            "mantissas: re-quantise the model to width <= 16 or export with --arith f32"
+        )
+    plans = []
+    for n, l in enumerate(model.layers):
+        bound = accumulator_bound(l, model)
+        plans.append(
+            LayerPlan(
+                index=n,
+                layer=l,
+                in_pad=l.in_dim + (l.in_dim & 1),
+                cache_rows=_next_pow2(l.cache_length) if l.kernel_size > 1 else 0,
+                acc_bound=bound,
+                acc32=(bound <= INT32_MAX) and not force_acc64,
+            )
+        )
+    return ModelPlan(model, plans, arith)
