@@ -50,6 +50,8 @@ class RowByMatrix(wiring.Component):
             raise ValueError("banks must be 1 or 2")
         self.fmt, self.lanes, self.banks = fmt, lanes, banks
         self.weight, self.bias = weight, np.asarray(bias, dtype=np.int64)
+        if self.po2:
+            po2_encode_np(weight, fmt)  # refuses a weight that is not a power of two
         self.steps = steps(self.n_in, lanes)
         self.depth = self.n_out * self.steps
         self.local_params = self.n_in * self.n_out + self.n_out
