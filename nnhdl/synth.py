@@ -39,7 +39,8 @@ class SynthResult:
 
     def to_json(self) -> dict:
         return {"cells": self.cells, "fmax_mhz": self.fmax_mhz,
-                "utilisation": {k: {"used": u, "available": a} for k, (u, a) in self.utilisation.items()},
+                "utilisation": {k: {"used": u, "available": a} for k, (u, a) in self.utilisation.items()
+                                if u or k in ("MULT18X18D", "DP16KD", "TRELLIS_COMB", "TRELLIS_FF")},
                 "seconds": round(self.seconds, 1)}
 
 
