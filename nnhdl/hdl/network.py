@@ -27,13 +27,17 @@ __all__ = ["Network"]
 
 class Network(wiring.Component):
     def __init__(self, model: Model, *, lanes: int | Sequence[int] | None = None, banks: int = 1) -> None:
-        model.validate()
-        if banks not in (1, 2):
-            raise NnhdlError(f"banks must be 1 or 2, got {banks}")
+        try:
+            model.validate()
+            if banks not in (1, 2):
+                raise NnhdlError(f"banks must be 1 or 2, got {banks}")
+            self.lanes = resolve_lanes(model, lanes)
+        except Exception:
+            self._MustUse__silence = True  # a refused design is not an unused one
+            raise
         self.model = model
-        self.lanes = resolve_lanes(model, lanes)
         self.banks = banks
-        self.schedule = schedule(model, self.lanes)
+        self.schedule = schedule(model, self.lanes, banks)
         self.cycles_per_sample = self.schedule.cycles_per_sample
         w = model.qformat.width
         self.addr_width = weight_address_width(model)

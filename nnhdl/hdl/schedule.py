@@ -98,8 +98,9 @@ def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> Lay
         bram += _brams(width * layer.in_dim, layer.cache_length)
     mult = 0 if po2 else lanes * _mults_per_lane(width)
     # LUTs: adder tree + accumulator, tap rotation muxes, requantise, control, write decode
-    per_lane = (2 * width + width * 2 * 1.2) if po2 else 2 * width  # po2: barrel shifter + negate
-    lut = int(lanes * per_lane + acc * 2 + s * lanes * width * 0.5 + width * 3 + 120
+    # (coefficients fitted by eye to synth_ecp5 runs of fpga_qb and a small mixed network)
+    per_lane = (4 * width + width * 2.4) if po2 else 4 * width  # adder tree share (+ barrel shifter, negate)
+    lut = int(lanes * per_lane + acc * 2 + s * lanes * width * 1.0 + width * 3 + 200
               + (0 if layer.kernel_size == 1 else width * layer.in_dim))
     ff = int(s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
              + layer.kernel_size * layer.in_dim * width + 80)

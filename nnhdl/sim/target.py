@@ -20,22 +20,21 @@ def _log(msg: str) -> None:
 
 def run(model: Model, x: np.ndarray, options: argparse.Namespace) -> Result:
     from ..hdl.network import Network
-    from ..hdl.schedule import parse_lanes
+    from ..hdl.schedule import parse_lanes, resolve_lanes, schedule
 
     x = check_input(model, x)
     backend = getattr(options, "backend", None) or "pysim"
     lanes = parse_lanes(getattr(options, "lanes", None))
     vcd = getattr(options, "vcd", None)
-    net = Network(model, lanes=lanes)
-    figures: dict[str, object] = {"cycles per sample (predicted)": net.cycles_per_sample,
-                                  "lanes": ",".join(str(v) for v in net.lanes)}
+    figures: dict[str, object] = {"cycles per sample (predicted)": schedule(model, lanes).cycles_per_sample,
+                                  "lanes": ",".join(str(v) for v in resolve_lanes(model, lanes))}
     start = time.perf_counter()
     if backend == "pysim":
         from .pysim import stream_through
 
         if len(x) > 2000:
             _log(f"rtl/pysim: {len(x):,} samples at ~1,000 cycles/s; --backend verilator is much faster")
-        res = stream_through(net, x, vcd=vcd, progress=_log if len(x) >= 50 else None)
+        res = stream_through(Network(model, lanes=lanes), x, vcd=vcd, progress=_log if len(x) >= 50 else None)
         y = res.output
         lat = sorted(set(res.latencies))
         figures["cycles per sample (simulated)"] = lat[0] if len(lat) == 1 else f"{lat[0]}..{lat[-1]}"
