@@ -91,6 +91,7 @@ def synthesise(model: Model, lanes: int | Sequence[int] | None, build_dir: Path,
 
 def _pnr_top(net):
     from amaranth import Cat, Elaboratable, Module, Signal
+    from amaranth.lib import io
 
     class PnrTop(Elaboratable):
         """Feeds every network input from a shift register on a UART pin; XORs every output onto an LED."""
@@ -98,8 +99,9 @@ def _pnr_top(net):
         def elaborate(self, platform):
             m = Module()
             m.submodules.net = net
-            rx = platform.request("uart", 0).rx.i
-            led = platform.request("rgb_led", 0).r.o
+            m.submodules.rx = rx_buf = io.Buffer("i", platform.request("uart", 0, dir="-").rx)
+            m.submodules.led = led_buf = io.Buffer("o", platform.request("rgb_led", 0, dir="-").r)
+            rx, led = rx_buf.i, led_buf.o
             ins = [net.i.payload.as_value(), net.i.valid, net.o.ready, net.weight_write.addr,
                    net.weight_write.data, net.weight_write.en, net.bank_swap]
             total = sum(len(v) for v in ins)

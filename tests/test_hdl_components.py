@@ -141,3 +141,23 @@ def test_po2_conv_refuses_non_po2_weights():
     w[0, 0, 0] = 3
     with pytest.raises(ValueError, match="power-of-two"):
         Po2Conv1d(model.qformat, "floor", model.layers[0].with_weights(w, model.layers[0].bias), 1)
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(k=st.integers(1, 4), d=st.integers(1, 6), in_dim=st.integers(1, 4), out_dim=st.integers(1, 4),
+       width=st.integers(4, 24), kind=st.sampled_from(["qb", "po2"]), rounding=st.sampled_from(["floor", "nearest"]),
+       lanes_frac=st.floats(0.0, 1.0), seed=st.integers(0, 2**16), extreme=st.booleans())
+def test_conv1d_property(k, d, in_dim, out_dim, width, kind, rounding, lanes_frac, seed, extreme):
+    fmt = QFormat(width, max(0, min(width - 1, width - 4)))
+    spec = NetworkSpec("p", in_dim, (LayerSpec(k, d, out_dim, kind, "relu" if seed % 2 else "none"),),
+                       qformat=fmt, rounding=rounding)
+    model = random_model(spec, seed=seed, extreme=extreme)
+    layer = model.layers[0]
+    lanes = 1 + int(lanes_frac * (layer.taps - 1))
+    rng = np.random.default_rng(seed)
+    x = _values(rng, fmt, (2 * layer.cache_length + 4, in_dim), extreme=True)
+    res = stream_through(Conv1d(fmt, rounding, layer, lanes), x, stall=0.25, seed=seed)
+    assert np.array_equal(res.output, evaluate_layer(model, layer, x))

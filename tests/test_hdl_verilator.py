@@ -78,3 +78,15 @@ def test_simulator_is_cached_by_shape_and_reloads_weights():
     x = _inputs(a, 500, 0)
     assert np.array_equal(sb.run(x), evaluate(b, x))
     assert not np.array_equal(evaluate(a, x), evaluate(b, x))
+
+
+def test_wide_ports_over_64_bits():
+    from nnhdl.configs import LayerSpec, NetworkSpec
+
+    # 5 x 18 = 90-bit input and 6 x 18 = 108-bit output vectors (Verilator "wide" ports)
+    spec = NetworkSpec("wide", 5, (LayerSpec(3, 5, 4, "po2", "relu"), LayerSpec(2, 2, 6, "qb", "none")),
+                       qformat=QFormat(18, 12), rounding="nearest")
+    model = random_model(spec, seed=3, extreme=True)
+    sim = _sim(model, [5, 3])
+    x = _inputs(model, 20_000, 8)
+    assert np.array_equal(sim.run(x), evaluate(model, x))
