@@ -92,7 +92,7 @@ def _write_image(dut, image, *, then_swap=False):
             ctx.set(dut.weight_write.en, 1)
             await ctx.tick()
         ctx.set(dut.weight_write.en, 0)
-        await ctx.tick().repeat(4)  # the write pipeline drains
+        await ctx.tick().repeat(dut.weight_write_latency)  # the write pipeline drains
         if then_swap:
             ctx.set(dut.bank_swap, 1)
             await ctx.tick()

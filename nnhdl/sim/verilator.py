@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
         top.clk = 0; top.eval(); top.clk = 1; top.eval();
     }
     top.weight_write__en = 0;
-    for (int c = 0; c < 8; c++) { top.clk = 0; top.eval(); top.clk = 1; top.eval(); }
+    for (int c = 0; c < @WLAT@; c++) { top.clk = 0; top.eval(); top.clk = 1; top.eval(); }
 
     long next_in = 0, next_out = 0;
     unsigned long long cycle = 0, in_cycle = 0, lat_min = ~0ULL, lat_max = 0;
@@ -185,7 +185,7 @@ def build(model: Model, lanes: int | Sequence[int] | None = None, *, log: Callab
     # Built for the shape only (zero weights): retrained weights reuse the cached simulator.
     net = Network(_zero_weights(model), lanes=lanes)
     text = verilog.convert(net, name=TOP, emit_src=False)
-    harness = _harness(model)
+    harness = _harness(model).replace("@WLAT@", str(net.weight_write_latency))
     version = subprocess.run([exe_v, "--version"], capture_output=True, text=True).stdout.strip()
     key = hashlib.sha256("\0".join([text, harness, version]).encode()).hexdigest()[:24]
     folder = cache_dir() / key
