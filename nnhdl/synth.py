@@ -85,6 +85,7 @@ def synthesise(model: Model, lanes: int | Sequence[int] | None, build_dir: Path,
     from .hdl.network import Network
 
     build_dir = _check_build_dir(build_dir)
+    (build_dir / "stat.json").unlink(missing_ok=True)
     net = Network(model, lanes=lanes, banks=banks)
     (build_dir / "top.il").write_text(rtlil.convert(net, name="top", emit_src=False))
     started = time.perf_counter()
@@ -153,13 +154,16 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
     from .hdl.network import Network
 
     build_dir = _check_build_dir(build_dir)
+    for stale in ("top.tim", "top.rpt", "stat.json"):
+        (build_dir / stale).unlink(missing_ok=True)
     env = {"YOSYS": _tool("yosys"), "NEXTPNR_ECP5": _tool("nextpnr-ecp5"), "ECPPACK": _tool("ecppack")}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     started = time.perf_counter()
     mapper = "abc9"
     try:
-        for opts, after in (("", ""), (ABC_FALLBACK_SYNTH_OPTS, ABC_FALLBACK_AFTER + ";")):
+        # the platform writes a .ys file: one command per line
+        for opts, after in (("", ""), (ABC_FALLBACK_SYNTH_OPTS, ABC_FALLBACK_AFTER.replace("; ", "\n") + "\n")):
             net = Network(model, lanes=lanes, banks=banks)
             try:
                 ECPIX585Platform().build(_pnr_top(net), name="top", build_dir=str(build_dir), do_program=False,

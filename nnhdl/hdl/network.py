@@ -27,6 +27,17 @@ __all__ = ["Network"]
 
 
 class Network(wiring.Component):
+    """``model`` in gates.
+
+    Ports: ``i`` (one input vector per sample), ``o`` (one output vector per
+    sample), ``weight_write`` (``addr``, ``data``, ``en``: one mantissa per
+    cycle; with ``banks=2`` into the inactive bank), ``bank_swap`` (pulse),
+    ``active_bank``, ``busy``.  ``lanes`` sets the multipliers (or po2
+    shifters) per layer, see :func:`nnhdl.hdl.schedule.resolve_lanes`.
+    Attributes: ``cycles_per_sample`` (exact, from the static schedule),
+    ``weight_write_latency``, ``addr_width``, ``lanes``.
+    """
+
     def __init__(self, model: Model, *, lanes: int | Sequence[int] | None = None, banks: int = 1) -> None:
         try:
             model.validate()
