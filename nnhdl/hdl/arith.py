@@ -1,7 +1,7 @@
 """Arithmetic building blocks as Amaranth expressions.
 
 These mirror :mod:`nnhdl.fixedpoint` (requantize, activate, po2 products)
-and add constant division/multiplication built from adders only, so that the
+and a constant multiplication built from adders only, so that the
 weight-write address decoder never infers a hardware multiplier.
 """
 
@@ -12,7 +12,7 @@ from amaranth.lib import data
 
 from ..fixedpoint import QFormat
 
-__all__ = ["po2_layout", "requantize", "activate", "po2_product", "po2_encode", "const_divmod", "const_mul",
+__all__ = ["po2_layout", "requantize", "activate", "po2_product", "po2_encode", "const_mul",
            "bits_for"]
 
 
@@ -68,22 +68,6 @@ def po2_encode(m: Value, fmt: QFormat) -> Value:
     for b in range(fmt.frac + 1):  # last match wins = highest set bit
         shift = Mux(mag[b], b, shift)
     return Cat(m < 0, shift, m == 0)
-
-
-def const_divmod(value: Value, divisor: int, max_value: int) -> tuple[Value, Value]:
-    """``divmod(value, divisor)`` for a constant divisor by restoring division (compare/subtract only)."""
-    if divisor == 1:
-        return value, Const(0, 1)
-    qbits = bits_for(max_value // divisor)
-    rem = value.as_unsigned()
-    q_bits = []
-    for b in reversed(range(qbits)):
-        step = divisor << b
-        take = rem >= step
-        rem = Mux(take, rem - step, rem)
-        q_bits.append(take)
-    q = Cat(*reversed(q_bits))
-    return q, rem[:bits_for(divisor - 1)]
 
 
 def const_mul(value: Value, factor: int) -> Value:
