@@ -8,11 +8,13 @@ LRCK = MCLK/256; the format is I2S-compatible TDM128 (reg 0x01 = 0xAE):
 slot boundary, only the top 16 bits of a slot carry data.
 
 Latency contract (what the board core and the tests rely on):
-  * ``adc`` emits frame f's four samples for one cycle at the end of frame f;
-  * the ``dac`` word held at that same moment is what frame f+1 transmits.
-So a core that turns ``adc`` sample t into a ``dac`` word before sample t+1
-arrives gets a full frame (256 MCLK cycles) and its result for input frame f
-goes out in frame f+2.
+  * ``adc`` presents frame f's four samples (valid for one cycle) right
+    after frame f ends;
+  * the last ``dac`` word given before frame f+1 ends is transmitted in
+    frame f+2.
+So a core that answers ``adc`` sample t before sample t+1 arrives gets a full
+frame (256 MCLK cycles), and its result for input frame f goes out in frame
+f+2 (one frame to receive, one to compute).
 """
 
 from __future__ import annotations

@@ -174,9 +174,12 @@ class I2CBus:
 
 class I2CTarget:
     """Register-file target: first written byte sets the register pointer,
-    later bytes write registers with auto-increment; reads auto-increment."""
+    later bytes write registers with auto-increment; reads auto-increment.
+    ``pointer_bits=5`` models the PCA9635, whose pointer's top 3 bits are
+    auto-increment flags rather than address."""
 
-    def __init__(self, regs: dict[int, int] | None = None, size: int = 256):
+    def __init__(self, regs: dict[int, int] | None = None, size: int = 256, pointer_bits: int = 8):
+        self.pointer_mask = (1 << pointer_bits) - 1
         self.regs = np.zeros(size, dtype=np.int64)
         for k, v in (regs or {}).items():
             self.regs[k] = v
@@ -195,7 +198,7 @@ class I2CTarget:
 
     def write(self, byte: int) -> None:
         if self.first:
-            self.ptr, self.first = byte, False
+            self.ptr, self.first = byte & self.pointer_mask, False
         else:
             self.regs[self.ptr] = byte
             self.writes.append((self.ptr, byte))
