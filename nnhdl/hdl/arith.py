@@ -1,0 +1,97 @@
+"""Arithmetic building blocks as Amaranth expressions.
+
+These mirror :mod:`nnhdl.fixedpoint` (requantize, activate, po2 products)
+and add constant division/multiplication built from adders only, so that the
+weight-write address decoder never infers a hardware multiplier.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Mux, Value, signed, unsigned
+from amaranth.lib import data
+
+from ..fixedpoint import QFormat
+
+__all__ = ["po2_layout", "requantize", "activate", "po2_product", "po2_encode", "const_divmod", "const_mul",
+           "bits_for"]
+
+
+def bits_for(n: int) -> int:
+    """Unsigned bits that hold every value in ``0..n`` (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+def po2_layout(fmt: QFormat) -> data.StructLayout:
+    """A stored po2 weight: negative flag, left shift (``frac - k``), zero flag."""
+    return data.StructLayout({"neg": 1, "shift": unsigned(bits_for(fmt.frac)), "zero": 1})
+
+
+def requantize(acc: Value, fmt: QFormat, rounding: str) -> Value:
+    """``fixedpoint.requantize`` in gates: shift right by frac (floor or nearest), then saturate."""
+    if rounding == "floor":
+        shifted = acc >> fmt.frac
+    elif rounding == "nearest":
+        half = (1 << (fmt.frac - 1)) if fmt.frac > 0 else 0
+        shifted = (acc + half) >> fmt.frac
+    else:  # pragma: no cover - the model validated this
+        raise ValueError(rounding)
+    return Mux(shifted > fmt.max_int, Const(fmt.max_int, signed(fmt.width)),
+               Mux(shifted < fmt.min_int, Const(fmt.min_int, signed(fmt.width)), shifted[:fmt.width].as_signed()))
+
+
+def activate(y: Value, fmt: QFormat, activation: str, relu_max: int | None) -> Value:
+    """``fixedpoint.activate`` in gates (on an already saturated mantissa)."""
+    if activation == "none":
+        return y
+    y = Mux(y < 0, 0, y)
+    if relu_max is not None:
+        y = Mux(y > relu_max, relu_max, y)
+    return y[:fmt.width].as_signed()
+
+
+def po2_product(x: Value, w: data.View, fmt: QFormat) -> Value:
+    """``x * w`` for a po2 weight: a shift and a negation, no multiplier (2W-bit result)."""
+    shifted = (x.as_signed() << w.shift)
+    res = Mux(w.zero, 0, Mux(w.neg, -shifted, shifted))
+    return res[:2 * fmt.width].as_signed()
+
+
+def po2_encode(m: Value, fmt: QFormat) -> Value:
+    """Mantissa (a valid po2 value) -> packed :func:`po2_layout` bits, with a priority encoder.
+
+    Used on the weight-write path so the runtime port takes plain mantissas,
+    exactly as :func:`nnhdl.fixedpoint.po2_encode` defines the code.
+    """
+    m = m.as_signed()
+    mag = Mux(m < 0, -m, m)[:fmt.width].as_unsigned()  # |min_int| fits W unsigned bits
+    shift = Const(0, unsigned(bits_for(fmt.frac)))
+    for b in range(fmt.frac + 1):  # last match wins = highest set bit
+        shift = Mux(mag[b], b, shift)
+    return Cat(m < 0, shift, m == 0)
+
+
+def const_divmod(value: Value, divisor: int, max_value: int) -> tuple[Value, Value]:
+    """``divmod(value, divisor)`` for a constant divisor by restoring division (compare/subtract only)."""
+    if divisor == 1:
+        return value, Const(0, 1)
+    qbits = bits_for(max_value // divisor)
+    rem = value.as_unsigned()
+    q_bits = []
+    for b in reversed(range(qbits)):
+        step = divisor << b
+        take = rem >= step
+        rem = Mux(take, rem - step, rem)
+        q_bits.append(take)
+    q = Cat(*reversed(q_bits))
+    return q, rem[:bits_for(divisor - 1)]
+
+
+def const_mul(value: Value, factor: int) -> Value:
+    """``value * factor`` for a constant, as a sum of shifts (no ``$mul`` cell)."""
+    terms = [value.as_unsigned() << b for b in range(factor.bit_length()) if (factor >> b) & 1]
+    if not terms:
+        return Const(0, 1)
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out

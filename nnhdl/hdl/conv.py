@@ -1,0 +1,85 @@
+"""One layer: activation cache -> row-by-matrix -> requantise -> activation.
+
+Outputs are requantised as they leave the dot product (one per cycle at most)
+and shifted into the output vector, which is offered on ``o`` once complete.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..fixedpoint import QFormat
+from ..model import Layer
+from .arith import activate, bits_for, requantize
+from .cache import ActivationCache, cache_latency
+from .dot import DOT_LATENCY
+from .matrix import Po2RowByMatrix, RowByMatrix, steps
+from .weights import weight_write_signature
+
+__all__ = ["Conv1d", "Po2Conv1d", "layer_latency"]
+
+
+def layer_latency(layer: Layer, lanes: int) -> int:
+    """Cycles from the layer's input handshake to its ``o.valid`` with no stalls.
+
+    cache, one cycle to load the tap register, one to read the first weights,
+    one beat per cycle, the dot-product pipeline, one cycle to requantise.
+    """
+    beats = layer.out_dim * steps(layer.taps, lanes)
+    return cache_latency(layer.kernel_size) + 1 + beats + DOT_LATENCY + 1
+
+
+class Conv1d(wiring.Component):
+    """A causal dilated 1-D convolution layer of any shape (kind from the layer, or forced by a subclass)."""
+
+    force_po2: bool | None = None
+
+    def __init__(self, fmt: QFormat, rounding: str, layer: Layer, lanes: int, banks: int = 1) -> None:
+        self.fmt, self.rounding, self.layer, self.lanes, self.banks = fmt, rounding, layer, lanes, banks
+        po2 = layer.kind == "po2" if self.force_po2 is None else self.force_po2
+        cls = Po2RowByMatrix if po2 else RowByMatrix
+        self.cache = ActivationCache(fmt.width, layer.in_dim, layer.kernel_size, layer.dilation)
+        self.rbm = cls(fmt, layer.weight.reshape(layer.taps, layer.out_dim), layer.bias, lanes, banks)
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(signed(fmt.width), layer.in_dim))),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(fmt.width), layer.out_dim))),
+            "bank": In(1),
+            "wr": In(weight_write_signature(bits_for(layer.params - 1), fmt.width, bank=True)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt, layer = self.fmt, self.layer
+        m.submodules.cache = cache = self.cache
+        m.submodules.rbm = rbm = self.rbm
+        wiring.connect(m, wiring.flipped(self.i), cache.i)
+        wiring.connect(m, cache.o, rbm.i)
+        m.d.comb += rbm.bank.eq(self.bank)
+        m.d.comb += [rbm.wr.addr.eq(self.wr.addr), rbm.wr.data.eq(self.wr.data), rbm.wr.en.eq(self.wr.en),
+                     rbm.wr.bank.eq(self.wr.bank)]
+
+        y = Signal(signed(fmt.width))
+        m.d.comb += y.eq(activate(requantize(rbm.o.payload, fmt, self.rounding), fmt, layer.activation,
+                                  layer.relu_max))
+        n = layer.out_dim
+        count = Signal(range(max(n, 2)))
+        flat = self.o.payload.as_value()
+        w = fmt.width
+        m.d.comb += rbm.o.ready.eq(~self.o.valid)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(rbm.o.valid & rbm.o.ready):
+            m.d.sync += flat.eq(flat >> w | y.as_unsigned() << (w * (n - 1)))
+            with m.If(count == n - 1):
+                m.d.sync += [count.eq(0), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+        return m
+
+
+class Po2Conv1d(Conv1d):
+    """A layer computed with shifts and adds only (all weights powers of two)."""
+
+    force_po2 = True

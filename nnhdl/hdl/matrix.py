@@ -1,0 +1,194 @@
+"""A tap vector against a weight matrix in block RAM: ``acc[o] = sum_t x[t] * W[t, o] + (b[o] << frac)``.
+
+Lane ``j`` owns the taps ``t = s*lanes + j``: its own ``lib.memory`` holds
+``W[t, o]`` at address ``o*S + s`` (``S = ceil(T / lanes)`` steps per row),
+so every cycle each lane reads one weight.  The taps sit in a rotating
+register (padded with zeros to ``S*lanes``): lane ``j`` always looks at slot
+``j`` and the register rotates by ``lanes`` per beat, so no wide multiplexer
+selects the operands.  With ``banks=2`` each memory holds two copies; reads use
+the ``bank`` input, runtime writes go wherever ``wr.bank`` says.
+
+Runtime write addresses are the layer-local addresses of
+:mod:`nnhdl.hdl.weights` (weights in model order, then biases); a 3-stage
+pipeline turns them into (lane, row, step) with constant divisions made of
+comparators and subtractors (no multiplier).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..fixedpoint import QFormat, po2_encode as po2_encode_np
+from .arith import bits_for, const_divmod, const_mul, po2_encode, po2_layout
+from .dot import DotProduct, Po2DotProduct
+from .weights import weight_write_signature
+
+__all__ = ["RowByMatrix", "Po2RowByMatrix", "steps"]
+
+
+def steps(n_terms: int, lanes: int) -> int:
+    """Beats per row: ``ceil(n_terms / lanes)``."""
+    return -(-n_terms // lanes)
+
+
+class RowByMatrix(wiring.Component):
+    """``o`` emits one exact accumulator per output column, in order, per vector on ``i``."""
+
+    po2 = False
+    dot_class = DotProduct
+
+    def __init__(self, fmt: QFormat, weight: np.ndarray, bias: np.ndarray, lanes: int, banks: int = 1) -> None:
+        weight = np.asarray(weight, dtype=np.int64)
+        self.n_in, self.n_out = weight.shape
+        if not 1 <= lanes <= self.n_in:
+            raise ValueError(f"lanes must be in 1..{self.n_in}, got {lanes}")
+        if banks not in (1, 2):
+            raise ValueError("banks must be 1 or 2")
+        self.fmt, self.lanes, self.banks = fmt, lanes, banks
+        self.weight, self.bias = weight, np.asarray(bias, dtype=np.int64)
+        self.steps = steps(self.n_in, lanes)
+        self.depth = self.n_out * self.steps
+        self.local_params = self.n_in * self.n_out + self.n_out
+        self.dot = self.dot_class(fmt, self.n_in, lanes)
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(signed(fmt.width), self.n_in))),
+            "o": Out(stream.Signature(signed(self.dot.acc_width))),
+            "bank": In(1),
+            "wr": In(weight_write_signature(bits_for(self.local_params - 1), fmt.width, bank=True)),
+        })
+
+    # -- memory images ------------------------------------------------------
+    def _stored(self, m: np.ndarray) -> list[int]:
+        """Mantissas -> the integers a lane memory stores."""
+        if not self.po2:
+            return [int(v) for v in m]
+        sign, shift, zero = po2_encode_np(np.asarray(m, dtype=np.int64), self.fmt)
+        sb = bits_for(self.fmt.frac)
+        return [int(sg < 0) | (int(sh) << 1) | (int(z) << (1 + sb)) for sg, sh, z in zip(sign, shift, zero)]
+
+    def lane_image(self, j: int) -> list[int]:
+        vals = np.zeros(self.depth, dtype=np.int64)
+        for o in range(self.n_out):
+            for s in range(self.steps):
+                t = s * self.lanes + j
+                if t < self.n_in:
+                    vals[o * self.steps + s] = self.weight[t, o]
+        return self._stored(vals) * self.banks
+
+    @property
+    def weight_shape(self):
+        return unsigned(po2_layout(self.fmt).size) if self.po2 else signed(self.fmt.width)
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt, L, S, D = self.fmt, self.lanes, self.steps, self.depth
+        m.submodules.dot = dot = self.dot
+
+        mems = []
+        for j in range(L):
+            mem = Memory(shape=self.weight_shape, depth=D * self.banks, init=self.lane_image(j))
+            m.submodules[f"wmem{j}"] = mem
+            mems.append(mem)
+        bmem = Memory(shape=signed(fmt.width), depth=self.n_out * self.banks,
+                      init=[int(v) for v in self.bias] * self.banks)
+        m.submodules.bmem = bmem
+
+        # -- read side: issue stage (addresses) -> beat stage (dot.i) -----------
+        running, issuing = Signal(), Signal()
+        a = Signal(range(max(D, 2)))
+        s_cnt = Signal(range(max(S, 2)))
+        o_cnt = Signal(range(max(self.n_out, 2)))
+        rv, r_first, r_last, r_final = Signal(), Signal(), Signal(), Signal()
+        adv = Signal()
+        m.d.comb += adv.eq(~rv | dot.i.ready)
+
+        rports = [mem.read_port() for mem in mems]
+        bport = bmem.read_port()
+        if self.banks == 2:
+            m.d.comb += [p.addr.eq(a + Mux(self.bank, D, 0)) for p in rports]
+            m.d.comb += bport.addr.eq(o_cnt + Mux(self.bank, self.n_out, 0))
+        else:
+            m.d.comb += [p.addr.eq(a) for p in rports]
+            m.d.comb += bport.addr.eq(o_cnt)
+        m.d.comb += [p.en.eq(adv) for p in rports + [bport]]
+
+        with m.If(adv):
+            m.d.sync += rv.eq(issuing)
+            with m.If(issuing):
+                m.d.sync += [r_first.eq(s_cnt == 0), r_last.eq(s_cnt == S - 1), r_final.eq(a == D - 1)]
+                m.d.sync += a.eq(a + 1)
+                with m.If(s_cnt == S - 1):
+                    m.d.sync += [s_cnt.eq(0), o_cnt.eq(o_cnt + 1)]
+                with m.Else():
+                    m.d.sync += s_cnt.eq(s_cnt + 1)
+                with m.If(a == D - 1):
+                    m.d.sync += issuing.eq(0)
+
+        # rotating tap register, padded to S*L slots
+        n_slots = S * L
+        taps = [Signal(signed(fmt.width), name=f"tap{n}") for n in range(n_slots)]
+        consume = Signal()
+        m.d.comb += consume.eq(dot.i.valid & dot.i.ready)
+        m.d.comb += self.i.ready.eq(~running)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [running.eq(1), issuing.eq(1), a.eq(0), s_cnt.eq(0), o_cnt.eq(0)]
+            m.d.sync += [taps[n].eq(self.i.payload[n] if n < self.n_in else 0) for n in range(n_slots)]
+        with m.Elif(consume):
+            m.d.sync += [taps[n].eq(taps[(n + L) % n_slots]) for n in range(n_slots)]
+            with m.If(r_final):
+                m.d.sync += running.eq(0)
+
+        beat = dot.i.payload
+        m.d.comb += [dot.i.valid.eq(rv), beat.first.eq(r_first), beat.last.eq(r_last), beat.bias.eq(bport.data)]
+        for j in range(L):
+            m.d.comb += beat.x[j].eq(taps[j])
+            m.d.comb += beat.w[j].eq(rports[j].data)
+        wiring.connect(m, dot.o, wiring.flipped(self.o))
+
+        # -- write side: local address -> (lane, memory address) --------------
+        n_w = self.n_in * self.n_out
+        wa = Signal.like(self.wr.addr)
+        wd = Signal(signed(fmt.width))
+        we, wb = Signal(), Signal()
+        m.d.sync += [wa.eq(self.wr.addr), wd.eq(self.wr.data), we.eq(self.wr.en), wb.eq(self.wr.bank)]
+        # stage B: weight index -> (tap, column); bias offset
+        t_q, o_r = const_divmod(wa, self.n_out, max(n_w - 1, 0))
+        b_is = Signal()
+        b_t = Signal(range(max(self.n_in, 2)))
+        b_o = Signal(range(max(self.n_out, 2)))
+        b_off = Signal(range(max(self.n_out, 2)))
+        b_d = Signal(unsigned(self.weight_shape.width))
+        b_raw = Signal(signed(fmt.width))
+        b_e, b_b = Signal(), Signal()
+        m.d.sync += [b_raw.eq(wd), b_is.eq(wa >= n_w), b_t.eq(t_q), b_o.eq(o_r), b_off.eq(wa - n_w),
+                     b_d.eq(po2_encode(wd, fmt) if self.po2 else wd), b_e.eq(we), b_b.eq(wb)]
+        # stage C: tap -> (step, lane); row address
+        s_q, j_r = const_divmod(b_t, L, self.n_in - 1)
+        c_is, c_e, c_b = Signal(), Signal(), Signal()
+        c_lane = Signal(range(max(L, 2)))
+        c_addr = Signal(range(max(D * self.banks, 2)))
+        c_baddr = Signal(range(max(self.n_out * self.banks, 2)))
+        c_d = Signal.like(b_d)
+        c_raw = Signal(signed(fmt.width))
+        m.d.sync += c_raw.eq(b_raw)
+        bank_off = Mux(b_b, D, 0) if self.banks == 2 else 0
+        bbank_off = Mux(b_b, self.n_out, 0) if self.banks == 2 else 0
+        m.d.sync += [c_is.eq(b_is), c_e.eq(b_e), c_b.eq(b_b), c_lane.eq(j_r), c_d.eq(b_d),
+                     c_addr.eq(const_mul(b_o, S) + s_q + bank_off), c_baddr.eq(b_off + bbank_off)]
+        for j, mem in enumerate(mems):
+            wp = mem.write_port()
+            m.d.comb += [wp.addr.eq(c_addr), wp.data.eq(c_d), wp.en.eq(c_e & ~c_is & (c_lane == j))]
+        bw = bmem.write_port()
+        m.d.comb += [bw.addr.eq(c_baddr), bw.data.eq(c_raw), bw.en.eq(c_e & c_is)]
+        return m
+
+
+class Po2RowByMatrix(RowByMatrix):
+    """Weights stored as (sign, shift, zero) codes and applied by shifters (po2 layers)."""
+
+    po2 = True
+    dot_class = Po2DotProduct

@@ -1,0 +1,113 @@
+"""Static schedule and resource estimate of a Network (no elaboration needed).
+
+Every block has a fixed latency with no stalls (see each module's timing
+note), and only one sample is in flight, so the cycles per sample are a sum
+over layers; tests check the figure against simulation.  Resource figures are
+estimates for ECP5 (MULT18X18D, DP16KD, LUT4, FF) from simple per-block models,
+meant for comparing ``lanes`` choices, not replacing ``synth``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..errors import NnhdlError
+from ..fixedpoint import QFormat, accumulator_width
+from ..model import Layer, Model
+from .conv import layer_latency
+from .matrix import steps
+
+__all__ = ["LayerCost", "Schedule", "resolve_lanes", "schedule"]
+
+DP16KD_BITS = 18 * 1024
+
+
+def resolve_lanes(model: Model, lanes: int | Sequence[int] | None) -> list[int]:
+    """Per-layer multiplier counts.
+
+    ``None``: ``in_dim`` lanes per layer (one tap vector per cycle).  An int
+    applies to every layer (capped at the layer's taps); a sequence gives one
+    value per layer.
+    """
+    if lanes is None:
+        return [l.in_dim for l in model.layers]
+    if isinstance(lanes, int):
+        if lanes < 1:
+            raise NnhdlError(f"lanes must be >= 1, got {lanes}")
+        return [min(lanes, l.taps) for l in model.layers]
+    lanes = [int(v) for v in lanes]
+    if len(lanes) != len(model.layers):
+        raise NnhdlError(f"--lanes gives {len(lanes)} values but the model has {len(model.layers)} layers")
+    for n, (v, l) in enumerate(zip(lanes, model.layers)):
+        if not 1 <= v <= l.taps:
+            raise NnhdlError(f"lanes for layer {n} must be in 1..{l.taps} (K*in_dim), got {v}")
+    return lanes
+
+
+@dataclass
+class LayerCost:
+    layer: int
+    kind: str
+    lanes: int
+    steps: int
+    cycles: int
+    mult18: int
+    dp16kd: int
+    lut: int
+    ff: int
+
+
+@dataclass
+class Schedule:
+    layers: list[LayerCost] = field(default_factory=list)
+
+    @property
+    def cycles_per_sample(self) -> int:
+        return sum(l.cycles for l in self.layers)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(l, name) for l in self.layers)
+
+    def max_rate(self, clock_hz: float) -> float:
+        """Samples per second at ``clock_hz`` (one sample in flight)."""
+        return clock_hz / self.cycles_per_sample
+
+
+def _mults_per_lane(width: int) -> int:
+    """MULT18X18D per W x W signed product (one up to 18 bits, four up to 36)."""
+    return 1 if width <= 18 else 4
+
+
+def _brams(bits_wide: int, depth: int) -> int:
+    """DP16KD blocks for a memory (yosys keeps tiny memories in LUT RAM/FFs: count those as 0)."""
+    if bits_wide * depth <= 1024:
+        return 0
+    per_block_width = 36 if depth <= 512 else 18 if depth <= 1024 else 9 if depth <= 2048 else 4
+    return -(-bits_wide // per_block_width) * -(-depth // (DP16KD_BITS // per_block_width))
+
+
+def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> LayerCost:
+    s = steps(layer.taps, lanes)
+    acc = accumulator_width(QFormat(width, 0), layer.taps)
+    po2 = layer.kind == "po2"
+    depth = layer.out_dim * s * banks
+    wbits = (1 + max(1, (width - 1).bit_length()) + 1) if po2 else width
+    bram = lanes * _brams(wbits, depth) + _brams(width, layer.out_dim * banks)
+    if layer.kernel_size > 1:
+        bram += _brams(width * layer.in_dim, layer.cache_length)
+    mult = 0 if po2 else lanes * _mults_per_lane(width)
+    # LUTs: adder tree + accumulator, tap rotation muxes, requantise, control, write decode
+    per_lane = (2 * width + width * 2 * 1.2) if po2 else 2 * width  # po2: barrel shifter + negate
+    lut = int(lanes * per_lane + acc * 2 + s * lanes * width * 0.5 + width * 3 + 120
+              + (0 if layer.kernel_size == 1 else width * layer.in_dim))
+    ff = int(s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
+             + layer.kernel_size * layer.in_dim * width + 80)
+    return LayerCost(n, layer.kind, lanes, s, layer_latency(layer, lanes), mult, bram, lut, ff)
+
+
+def schedule(model: Model, lanes: int | Sequence[int] | None = None, banks: int = 1) -> Schedule:
+    """Exact cycles per sample and estimated resources for ``model`` with ``lanes``."""
+    ls = resolve_lanes(model, lanes)
+    return Schedule([_layer_cost(n, l, v, model.qformat.width, banks)
+                     for n, (l, v) in enumerate(zip(model.layers, ls))])

@@ -1,0 +1,1 @@
+"""Simulation back ends for :class:`nnhdl.hdl.network.Network`: amaranth.sim and Verilator."""
