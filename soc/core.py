@@ -83,14 +83,14 @@ class BoardCore(wiring.Component):
         self.model = model
         self.network = network
         self.channels = channels or ChannelMap.default(model)
-        ww = network.signature.members["weight_write"].signature
+        ww = network.signature.members["weight_write"]  # same direction as on the network
         super().__init__({
             "adc": In(stream.Signature(Samples(), always_ready=True)),
             "dac": Out(stream.Signature(Samples(), always_ready=True)),
             "bypass": In(1),
             "emb_override": In(1),
             "emb_value": In(signed(16)).array(len(EMBEDDING_INPUTS)),
-            "weight_write": In(ww),
+            "weight_write": ww,
             "bank_swap": In(1),
             "active_bank": Out(1),
             "clear": In(1),
