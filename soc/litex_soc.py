@@ -15,7 +15,6 @@ from pathlib import Path
 
 from migen import Cat, ClockDomain, ClockSignal, Instance, Memory, ResetSignal, Signal
 from migen.fhdl.specials import Tristate
-from migen.genlib.resetsync import AsyncResetSynchronizer
 from litex.build.generic_platform import IOStandard, Misc, Pins, Subsignal
 from litex.gen import LiteXModule
 from litex.soc.cores.clock import ECP5PLL
@@ -92,12 +91,10 @@ class _CRG(LiteXModule):
         clk = platform.request(board.clk_name)
         self.pll_sys = pll = ECP5PLL()
         pll.register_clkin(clk, board.clk_hz)
-        pll.create_clkout(self.cd_sys, sys_clk_hz)
-        self.specials += AsyncResetSynchronizer(self.cd_sys, ~pll.locked)
+        pll.create_clkout(self.cd_sys, sys_clk_hz)  # (adds the reset synchroniser on ~locked)
         self.pll_audio = apll = ECP5PLL()
         apll.register_clkin(clk, board.clk_hz)
         apll.create_clkout(self.cd_audio, mclk_hz, margin=2e-3)
-        self.specials += AsyncResetSynchronizer(self.cd_audio, ~apll.locked)
         platform.add_period_constraint(clk, 1e9 / board.clk_hz)
 
 

