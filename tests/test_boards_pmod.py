@@ -97,3 +97,15 @@ def test_report_checks():
     util["MULT18X18D"]["used"] = 10
     with pytest.raises(NnhdlError, match="timing not met: clock .* 95.5 MHz, needs 100.0"):
         check_report({"utilisation": util, "fmax": fmax})
+
+
+def test_status_and_load_weights_without_board(built, tmp_path, capsys):
+    bdir, model, _ = built
+    assert main(["status", "--port", str(tmp_path / "ttyNOPE"), "--build-dir", str(bdir)]) == 2
+    assert "cannot open" in capsys.readouterr().err
+    model.save(tmp_path / "m.npz")
+    assert main(["load-weights", "--model", str(tmp_path / "m.npz"), "--port", str(tmp_path / "ttyNOPE"),
+                 "--build-dir", str(bdir)]) == 2
+    assert "cannot open" in capsys.readouterr().err
+    assert main(["status", "--port", "x", "--build-dir", str(tmp_path)]) == 2
+    assert "no csr.csv" in capsys.readouterr().err
