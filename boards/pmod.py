@@ -69,19 +69,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _open_board(args: argparse.Namespace):
-    from soc.host import Board, CSRMap
+    from soc.host import Board, CSRMap, UARTBoneBus
 
     csrs = CSRMap.load(Path(args.build_dir) / "csr.csv")
-    try:
-        from litex.tools.remote.comm_uart import CommUART
-    except ImportError:
-        raise NnhdlError("LiteX is not installed; pip install 'nnhdl[soc]'") from None
-    comm = CommUART(args.port, baudrate=args.baud)
-    try:
-        comm.open()
-    except Exception as e:  # serial.SerialException and OS errors
-        raise NnhdlError(f"cannot open {args.port}: {e}") from None
-    return Board(comm, csrs), comm
+    bus = UARTBoneBus(args.port, baudrate=args.baud)
+    return Board(bus, csrs), bus
 
 
 def cmd_load_weights(args: argparse.Namespace) -> int:

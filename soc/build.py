@@ -75,6 +75,17 @@ def parse_nextpnr_log(text: str) -> tuple[dict[str, dict[str, int]], dict[str, d
     return util, fmax
 
 
+def _tool_errors(gw: Path) -> str:
+    """The tools' ERROR lines (e.g. nextpnr's "no BELs remaining" when the design does not fit)."""
+    lines = []
+    for log in (gw / "nextpnr.log", gw / f"{BUILD_NAME}.rpt"):
+        if log.exists():
+            lines += [l.strip() for l in log.read_text(errors="replace").splitlines() if "ERROR" in l]
+    if any("no BELs remaining" in l or "Unable to place" in l for l in lines):
+        lines.insert(0, "the design does not fit the device")
+    return (": " + " | ".join(lines[:4])) if lines else ""
+
+
 def _clock_name(net: str) -> str:
     """nextpnr's global net name -> our domain name (the audio clock also drives the MCLK pin)."""
     if "mclk" in net or "audio" in net:
@@ -150,9 +161,10 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
                               compile_software=False, compile_gateware=True)
             builder.build(build_name=BUILD_NAME, run=True, seed=opts.seed)
     except (OSError, RuntimeError, SystemExit) as e:
-        (build_dir / "build.log").write_text(out.getvalue())
-        tail = "\n".join(out.getvalue().splitlines()[-15:])
-        raise NnhdlError(f"FPGA build failed ({type(e).__name__}: {e}); see {build_dir / 'build.log'}\n{tail}") from None
+        with contextlib.suppress(OSError):
+            (build_dir / "build.log").write_text(out.getvalue())
+        raise NnhdlError(f"FPGA build failed ({type(e).__name__}: {e}){_tool_errors(gw)}; "
+                         f"logs in {gw}") from None
     finally:
         os.environ["PATH"] = old_path
     (build_dir / "build.log").write_text(out.getvalue())

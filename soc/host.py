@@ -19,7 +19,7 @@ from nnhdl.model import Model
 
 from .litex_soc import hardware_manifest, model_id, shape_id
 
-__all__ = ["Bus", "CSRMap", "Board", "load_weights", "read_status", "describe_mismatch", "STATUS_FIELDS"]
+__all__ = ["Bus", "UARTBoneBus", "CSRMap", "Board", "load_weights", "read_status", "describe_mismatch", "STATUS_FIELDS"]
 
 PREFIX = "nn_"
 STATUS_FIELDS = ("samples", "overruns", "saturations", "clipped", "cycles", "cycles_max", "active_bank", "jack",
@@ -29,6 +29,49 @@ STATUS_FIELDS = ("samples", "overruns", "saturations", "clipped", "cycles", "cyc
 class Bus(Protocol):
     def read(self, addr: int, length: int | None = None) -> int | list[int]: ...
     def write(self, addr: int, data: int | list[int], burst: str = "incr") -> None: ...
+
+
+class UARTBoneBus:
+    """LiteX UARTBone protocol over pyserial, with timeouts (a silent port is an error, not a hang).
+
+    Frames: command byte (1 write-incr, 2 read-incr, 3 write-fixed, 4 read-fixed), word
+    count, 32-bit word address (big endian), then 32-bit big-endian data words.
+    """
+
+    def __init__(self, port: str, baudrate: int = 115200, timeout: float = 2.0) -> None:
+        try:
+            import serial
+        except ImportError:
+            raise NnhdlError("pyserial is not installed; pip install 'nnhdl[soc]'") from None
+        try:
+            self.port = serial.serial_for_url(port, baudrate, timeout=timeout)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise NnhdlError(f"cannot open {port}: {e}") from None
+        self.name = port
+
+    def close(self) -> None:
+        self.port.close()
+
+    def _send(self, cmd: int, addr: int, words: list[int]) -> None:
+        self.port.reset_input_buffer()
+        self.port.write(bytes([cmd, len(words) if cmd in (1, 3) else words[0]]) + (addr // 4).to_bytes(4, "big")
+                        + b"".join(int(w).to_bytes(4, "big") for w in (words if cmd in (1, 3) else [])))
+
+    def read(self, addr: int, length: int | None = None) -> int | list[int]:
+        n = 1 if length is None else length
+        self._send(2, addr, [n])
+        data = self.port.read(4 * n)
+        if len(data) != 4 * n:
+            raise NnhdlError(f"{self.name}: no answer from the board's UART bridge (wrong port, or not "
+                             f"running an nnhdl bitstream?)")
+        vals = [int.from_bytes(data[4 * i: 4 * i + 4], "big") for i in range(n)]
+        return vals[0] if length is None else vals
+
+    def write(self, addr: int, data: int | list[int], burst: str = "incr") -> None:
+        words = data if isinstance(data, list) else [data]
+        for i in range(0, len(words), 255):
+            chunk = words[i: i + 255]
+            self._send(3 if burst == "fixed" else 1, addr if burst == "fixed" else addr + 4 * i, chunk)
 
 
 @dataclass(frozen=True)

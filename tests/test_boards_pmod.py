@@ -99,8 +99,10 @@ def test_report_checks():
         check_report({"utilisation": util, "fmax": fmax})
 
 
-def test_status_and_load_weights_without_board(built, tmp_path, capsys):
-    bdir, model, _ = built
+def test_status_and_load_weights_without_board(tmp_path, capsys):
+    bdir, model = tmp_path / "b", small_model(1)
+    bdir.mkdir()
+    (bdir / "csr.csv").write_text("csr_register,nn_shape_id,0xf0000800,2,ro\n")
     assert main(["status", "--port", str(tmp_path / "ttyNOPE"), "--build-dir", str(bdir)]) == 2
     assert "cannot open" in capsys.readouterr().err
     model.save(tmp_path / "m.npz")
@@ -109,3 +111,18 @@ def test_status_and_load_weights_without_board(built, tmp_path, capsys):
     assert "cannot open" in capsys.readouterr().err
     assert main(["status", "--port", "x", "--build-dir", str(tmp_path)]) == 2
     assert "no csr.csv" in capsys.readouterr().err
+
+
+def test_silent_port_times_out(tmp_path, capsys):
+    """A serial port with nothing behind it (a pty nobody answers) -> clear error, no hang."""
+    import os
+    master, slave = os.openpty()
+    try:
+        bdir = tmp_path / "b"
+        bdir.mkdir()
+        (bdir / "csr.csv").write_text("csr_register,nn_samples,0xf0000800,1,ro\n")
+        assert main(["status", "--port", os.ttyname(slave), "--build-dir", str(bdir)]) == 2
+        assert "no answer from the board's UART bridge" in capsys.readouterr().err
+    finally:
+        os.close(master)
+        os.close(slave)
