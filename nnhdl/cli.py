@@ -15,7 +15,9 @@ from .errors import NnhdlError
 
 # Subcommands other packages contribute: name -> (module, help).  Each module
 # provides ``add_arguments(parser)`` and ``main(args) -> int``.
-EXTRA_COMMANDS: dict[str, tuple[str, str]] = {}
+EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("nnhdl.synth", "synthesise the network for the ECP5 (yosys; --pnr: nextpnr) and print cell counts"),
+}
 
 
 def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
@@ -47,6 +49,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key in ("trained_by", "notes"):
         if model.meta.get(key):
             print(f"{key:<17} {model.meta[key]}")
+    if getattr(args, "hw", False):
+        from .hdl.schedule import hw_report, parse_lanes
+
+        print()
+        print(hw_report(model, parse_lanes(args.lanes), args.clock_mhz))
     return 0
 
 
@@ -89,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("info", help="describe a model file: layers, parameters, MACs, receptive field")
     s.add_argument("model", help="model file (.npz, nnhdl-model v1)")
+    s.add_argument("--hw", action="store_true", help="also print the FPGA schedule: cycles per sample and resources")
+    s.add_argument("--lanes", default=None, help="multipliers per layer for --hw: N (every layer) or N,N,... "
+                   "(default: in_dim per layer)")
+    s.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the --hw sample-rate check (default 100)")
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("init", help="write a model with random weights for a configuration")
@@ -104,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", required=True, help="output .npy or .wav")
     s.add_argument("--target", default="reference", choices=sorted(TARGETS),
                    help="what computes the samples (default: the reference golden model)")
+    s.add_argument("--backend", choices=["pysim", "verilator"], default="pysim",
+                   help="simulator for --target rtl (default pysim; verilator for long audio)")
+    s.add_argument("--lanes", default=None, help="--target rtl: multipliers per layer, N or N,N,... (default in_dim)")
+    s.add_argument("--vcd", default=None, help="--target rtl --backend pysim: write a waveform trace here")
     s.set_defaults(func=cmd_run)
 
     for name, (module, help_text) in EXTRA_COMMANDS.items():

@@ -31,6 +31,7 @@ class Result:
 
 TARGETS: dict[str, str] = {
     "reference": "nnhdl.reference_target:run",
+    "rtl": "nnhdl.sim.target:run",
 }
 
 

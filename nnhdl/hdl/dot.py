@@ -6,8 +6,9 @@ closes the row and the exact accumulator leaves on ``o``.  ``lanes`` trades
 latency against multipliers: 1 is fully sequential, ``n_terms`` fully parallel.
 
 Pipeline (all stages stall together when ``o`` is full and not ready):
-products are registered (a MULT18X18D's pipeline register), then summed into
-the accumulator.  A beat consumed in cycle c finishes its row on ``o`` in c+2.
+products are registered (a MULT18X18D's pipeline register), their sum is
+registered, then added to the accumulator.  A beat consumed in cycle c
+finishes its row on ``o`` in c+3.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .arith import po2_layout, po2_product
 __all__ = ["DotProduct", "Po2DotProduct", "beat_layout", "DOT_LATENCY"]
 
 #: cycles from consuming the last beat of a row to ``o.valid`` (no stalls)
-DOT_LATENCY = 2
+DOT_LATENCY = 3
 
 
 def beat_layout(fmt: QFormat, lanes: int, po2: bool) -> data.StructLayout:
@@ -71,22 +72,31 @@ class DotProduct(wiring.Component):
                          p_bias.eq(beat.bias)]
             m.d.sync += [prods[j].eq(self.product(beat.x[j], beat.w[j])) for j in range(lanes)]
 
+        # stage 2: the lanes' sum (a balanced adder tree), registered
+        level = list(prods)
+        while len(level) > 1:
+            level = [level[n] + level[n + 1] if n + 1 < len(level) else level[n] for n in range(0, len(level), 2)]
+        s_valid, s_first, s_last = Signal(), Signal(), Signal()
+        s_bias = Signal(signed(fmt.width))
+        total = Signal(signed(self.acc_width))
+        with m.If(en):
+            m.d.sync += [s_valid.eq(p_valid), s_first.eq(p_first), s_last.eq(p_last), s_bias.eq(p_bias),
+                         total.eq(level[0])]
+
+        # stage 3: accumulate (the bias starts each row)
         acc = Signal(signed(self.acc_width))
-        total = prods[0]
-        for p in prods[1:]:
-            total = total + p
         base = Signal(signed(self.acc_width))
         m.d.comb += base.eq(acc)
-        with m.If(p_first):
-            m.d.comb += base.eq(p_bias << fmt.frac)
+        with m.If(s_first):
+            m.d.comb += base.eq(s_bias << fmt.frac)
         nxt = Signal(signed(self.acc_width))
         m.d.comb += nxt.eq(base + total)
 
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(en & p_valid):
+        with m.If(en & s_valid):
             m.d.sync += acc.eq(nxt)
-            with m.If(p_last):
+            with m.If(s_last):
                 m.d.sync += [self.o.payload.eq(nxt), self.o.valid.eq(1)]
         return m
 

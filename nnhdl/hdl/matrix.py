@@ -17,13 +17,13 @@ comparators and subtractors (no multiplier).
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..fixedpoint import QFormat, po2_encode as po2_encode_np
-from .arith import bits_for, const_divmod, const_mul, po2_encode, po2_layout
+from .arith import bits_for, const_mul, po2_encode, po2_layout
 from .dot import DotProduct, Po2DotProduct
 from .weights import weight_write_signature
 
@@ -33,6 +33,52 @@ __all__ = ["RowByMatrix", "Po2RowByMatrix", "steps"]
 def steps(n_terms: int, lanes: int) -> int:
     """Beats per row: ``ceil(n_terms / lanes)``."""
     return -(-n_terms // lanes)
+
+
+def _div_stages(max_value: int, divisor: int) -> int:
+    if divisor == 1:
+        return 0
+    return -(-bits_for(max(max_value, 0) // divisor) // _WritePipe.STEPS_PER_STAGE)
+
+
+class _WritePipe:
+    """Registers a bundle of values stage by stage (the weight-write decoder's pipeline)."""
+
+    STEPS_PER_STAGE = 2  # restoring-division steps between registers (keeps Fmax up)
+
+    def __init__(self, m: Module) -> None:
+        self.m, self.depth, self._n = m, 0, 0
+
+    def reg(self, value, name: str):
+        self._n += 1
+        sig = Signal(value.shape() if hasattr(value, "shape") else unsigned(len(value)), name=f"{name}_{self._n}")
+        self.m.d.sync += sig.eq(value)
+        return sig
+
+    def stage(self, values: dict) -> dict:
+        self.depth += 1
+        return {k: self.reg(v, f"w{k}") for k, v in values.items()}
+
+    def divmod(self, value, divisor: int, max_value: int, carry: dict):
+        """Pipelined ``divmod(value, divisor)``; ``carry`` is updated in place to stay aligned."""
+        if divisor == 1:
+            return value, Const(0, 1)
+        qbits = bits_for(max_value // divisor)
+        rem = value.as_unsigned()
+        q = Const(0, 0)
+        for n, b in enumerate(reversed(range(qbits))):
+            step = divisor << b
+            take = rem >= step
+            rem = Mux(take, rem - step, rem)[:len(value)]
+            q = Cat(take, q)
+            if (n + 1) % self.STEPS_PER_STAGE == 0 and n + 1 < qbits:
+                regs = self.stage({**carry, "_rem": rem, "_q": q})
+                rem, q = regs.pop("_rem"), regs.pop("_q")
+                carry.update(regs)
+        regs = self.stage({**carry, "_rem": rem, "_q": q})
+        rem, q = regs.pop("_rem"), regs.pop("_q")
+        carry.update(regs)
+        return q, rem[:bits_for(divisor - 1)]
 
 
 class RowByMatrix(wiring.Component):
@@ -50,10 +96,14 @@ class RowByMatrix(wiring.Component):
             raise ValueError("banks must be 1 or 2")
         self.fmt, self.lanes, self.banks = fmt, lanes, banks
         self.weight, self.bias = weight, np.asarray(bias, dtype=np.int64)
+        if self.po2:
+            po2_encode_np(weight, fmt)  # refuses a weight that is not a power of two
         self.steps = steps(self.n_in, lanes)
         self.depth = self.n_out * self.steps
         self.local_params = self.n_in * self.n_out + self.n_out
         self.dot = self.dot_class(fmt, self.n_in, lanes)
+        #: cycles from a write on ``wr`` until the memory holds it
+        self.write_latency = 3 + _div_stages(self.n_in * self.n_out - 1, self.n_out) + _div_stages(self.n_in - 1, lanes)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(fmt.width), self.n_in))),
             "o": Out(stream.Signature(signed(self.dot.acc_width))),
@@ -150,40 +200,29 @@ class RowByMatrix(wiring.Component):
         wiring.connect(m, dot.o, wiring.flipped(self.o))
 
         # -- write side: local address -> (lane, memory address) --------------
+        # A pipeline without back-pressure: a write accepted in cycle c lands in
+        # memory after `write_latency` cycles, whatever follows it.
         n_w = self.n_in * self.n_out
-        wa = Signal.like(self.wr.addr)
-        wd = Signal(signed(fmt.width))
-        we, wb = Signal(), Signal()
-        m.d.sync += [wa.eq(self.wr.addr), wd.eq(self.wr.data), we.eq(self.wr.en), wb.eq(self.wr.bank)]
-        # stage B: weight index -> (tap, column); bias offset
-        t_q, o_r = const_divmod(wa, self.n_out, max(n_w - 1, 0))
-        b_is = Signal()
-        b_t = Signal(range(max(self.n_in, 2)))
-        b_o = Signal(range(max(self.n_out, 2)))
-        b_off = Signal(range(max(self.n_out, 2)))
-        b_d = Signal(unsigned(self.weight_shape.width))
-        b_raw = Signal(signed(fmt.width))
-        b_e, b_b = Signal(), Signal()
-        m.d.sync += [b_raw.eq(wd), b_is.eq(wa >= n_w), b_t.eq(t_q), b_o.eq(o_r), b_off.eq(wa - n_w),
-                     b_d.eq(po2_encode(wd, fmt) if self.po2 else wd), b_e.eq(we), b_b.eq(wb)]
-        # stage C: tap -> (step, lane); row address
-        s_q, j_r = const_divmod(b_t, L, self.n_in - 1)
-        c_is, c_e, c_b = Signal(), Signal(), Signal()
-        c_lane = Signal(range(max(L, 2)))
-        c_addr = Signal(range(max(D * self.banks, 2)))
-        c_baddr = Signal(range(max(self.n_out * self.banks, 2)))
-        c_d = Signal.like(b_d)
-        c_raw = Signal(signed(fmt.width))
-        m.d.sync += c_raw.eq(b_raw)
-        bank_off = Mux(b_b, D, 0) if self.banks == 2 else 0
-        bbank_off = Mux(b_b, self.n_out, 0) if self.banks == 2 else 0
-        m.d.sync += [c_is.eq(b_is), c_e.eq(b_e), c_b.eq(b_b), c_lane.eq(j_r), c_d.eq(b_d),
-                     c_addr.eq(const_mul(b_o, S) + s_q + bank_off), c_baddr.eq(b_off + bbank_off)]
-        for j, mem in enumerate(mems):
+        pipe = _WritePipe(m)
+        wa = pipe.reg(self.wr.addr, "wa")
+        carry = {"data": pipe.reg(self.wr.data, "wd"), "en": pipe.reg(self.wr.en, "we"),
+                 "bank": pipe.reg(self.wr.bank, "wb")}
+        carry["is_bias"] = wa >= n_w
+        carry["b_off"] = (wa - n_w)[:bits_for(max(self.n_out - 1, 1))]
+        carry["code"] = po2_encode(carry["data"], fmt) if self.po2 else carry["data"]
+        t, o = pipe.divmod(wa, self.n_out, max(n_w - 1, 0), carry)
+        carry["o"] = o
+        s_q, j = pipe.divmod(t, L, self.n_in - 1, carry)
+        c = pipe.stage({**carry, "lane": j, "addr": const_mul(carry["o"], S) + s_q})
+        assert pipe.depth + 2 == self.write_latency
+        wbank_off = Mux(c["bank"], D, 0) if self.banks == 2 else 0
+        bbank_off = Mux(c["bank"], self.n_out, 0) if self.banks == 2 else 0
+        for jj, mem in enumerate(mems):
             wp = mem.write_port()
-            m.d.comb += [wp.addr.eq(c_addr), wp.data.eq(c_d), wp.en.eq(c_e & ~c_is & (c_lane == j))]
+            m.d.comb += [wp.addr.eq(c["addr"] + wbank_off), wp.data.eq(c["code"]),
+                         wp.en.eq(c["en"] & ~c["is_bias"] & (c["lane"] == jj))]
         bw = bmem.write_port()
-        m.d.comb += [bw.addr.eq(c_baddr), bw.data.eq(c_raw), bw.en.eq(c_e & c_is)]
+        m.d.comb += [bw.addr.eq(c["b_off"] + bbank_off), bw.data.eq(c["data"]), bw.en.eq(c["en"] & c["is_bias"])]
         return m
 
 

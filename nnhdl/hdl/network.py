@@ -4,7 +4,8 @@ Layers are chained with ``lib.stream``; one sample is in flight at a time
 (``busy``), so the latency is the static :attr:`Network.cycles_per_sample`
 and the weight bank can flip between samples only.  Weights and biases live in
 ``lib.memory`` and can be rewritten at run time through ``weight_write``
-(addresses of :mod:`nnhdl.hdl.weights`); with ``banks=2`` writes go to the
+(addresses of :mod:`nnhdl.hdl.weights`, one per cycle, landing
+``weight_write_latency`` cycles later); with ``banks=2`` writes go to the
 inactive bank and a ``bank_swap`` pulse activates it at the next sample boundary.
 """
 
@@ -27,14 +28,21 @@ __all__ = ["Network"]
 
 class Network(wiring.Component):
     def __init__(self, model: Model, *, lanes: int | Sequence[int] | None = None, banks: int = 1) -> None:
-        model.validate()
-        if banks not in (1, 2):
-            raise NnhdlError(f"banks must be 1 or 2, got {banks}")
+        try:
+            model.validate()
+            if banks not in (1, 2):
+                raise NnhdlError(f"banks must be 1 or 2, got {banks}")
+            self.lanes = resolve_lanes(model, lanes)
+        except Exception:
+            self._MustUse__silence = True  # a refused design is not an unused one
+            raise
         self.model = model
-        self.lanes = resolve_lanes(model, lanes)
         self.banks = banks
-        self.schedule = schedule(model, self.lanes)
+        self.schedule = schedule(model, self.lanes, banks)
         self.cycles_per_sample = self.schedule.cycles_per_sample
+        self._layers = [Conv1d(model.qformat, model.rounding, l, n, banks) for l, n in zip(model.layers, self.lanes)]
+        #: cycles from a ``weight_write`` until the memory holds the value (writes are pipelined, one per cycle)
+        self.weight_write_latency = 1 + max(c.rbm.write_latency for c in self._layers)
         w = model.qformat.width
         self.addr_width = weight_address_width(model)
         super().__init__({
@@ -49,7 +57,7 @@ class Network(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model = self.model
-        layers = [Conv1d(model.qformat, model.rounding, l, n, self.banks) for l, n in zip(model.layers, self.lanes)]
+        layers = self._layers
         for n, c in enumerate(layers):
             m.submodules[f"layer{n}"] = c
         for a, b in zip(layers, layers[1:]):

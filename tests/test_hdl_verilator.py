@@ -1,0 +1,92 @@
+"""Whole networks in Verilator: >= 20,000 samples bit-exact against the golden model."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from nnhdl.configs import random_model, random_spec
+from nnhdl.fixedpoint import QFormat
+from nnhdl.reference import evaluate
+
+pytestmark = pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed (apt-get install verilator)")
+
+
+def _shared_cache(tmp_path_factory) -> str:
+    """One simulator cache per test session (shared by xdist workers), so each shape builds once."""
+    root = tmp_path_factory.getbasetemp()
+    if root.name.startswith("popen-gw"):
+        root = root.parent
+    return str(root / "nnhdl-verilator-cache")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NNHDL_CACHE", _shared_cache(tmp_path_factory))
+    yield
+    mp.undo()
+
+
+def _inputs(model, n, seed):
+    f = model.qformat
+    return np.random.default_rng(seed).integers(f.min_int, f.max_int + 1, (n, model.input_dim))
+
+
+def _sim(model, lanes=None):
+    from nnhdl.sim.verilator import VerilatorSim
+
+    return VerilatorSim(model, lanes=lanes)
+
+
+@pytest.mark.parametrize("name,lanes", [("fpga_qb", None), ("fpga_po2", None), ("mcu", None)])
+def test_reference_networks_20000_samples(name, lanes):
+    model = random_model(name, seed=11, extreme=name == "fpga_po2")
+    sim = _sim(model, lanes)
+    x = _inputs(model, 20_000, 5)
+    y = sim.run(x)
+    assert np.array_equal(y, evaluate(model, x))
+    from nnhdl.hdl.network import Network
+
+    cycles = Network(model, lanes=lanes).cycles_per_sample
+    assert sim.figures["latency_min"] == sim.figures["latency_max"] == cycles
+    # random valid gaps and ready stalls change nothing; latency only grows
+    y = sim.run(x[:3000], stall=0.3, seed=3)
+    assert np.array_equal(y, evaluate(model, x[:3000]))
+    assert sim.figures["latency_max"] > cycles
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_random_mixed_networks_20000_samples(seed):
+    rng = np.random.default_rng(1000 + seed)
+    fmt = [QFormat(12, 9), QFormat(18, 12)][seed]
+    spec = random_spec(rng, max_layers=3, max_dim=5, max_dilation=9, qformat=fmt)
+    model = random_model(spec, seed=seed, extreme=True)
+    lanes = [int(rng.integers(1, l.taps + 1)) for l in model.layers]
+    sim = _sim(model, lanes)
+    x = _inputs(model, 20_000, seed)
+    assert np.array_equal(sim.run(x, stall=0.2, seed=seed), evaluate(model, x))
+
+
+def test_simulator_is_cached_by_shape_and_reloads_weights():
+    a = random_model("mcu", seed=1)
+    b = random_model("mcu", seed=2, extreme=True)
+    sa, sb = _sim(a), _sim(b)
+    assert sa.exe == sb.exe  # same shape: one build, weights travel through the write port
+    x = _inputs(a, 500, 0)
+    assert np.array_equal(sb.run(x), evaluate(b, x))
+    assert not np.array_equal(evaluate(a, x), evaluate(b, x))
+
+
+def test_wide_ports_over_64_bits():
+    from nnhdl.configs import LayerSpec, NetworkSpec
+
+    # 5 x 18 = 90-bit input and 6 x 18 = 108-bit output vectors (Verilator "wide" ports)
+    spec = NetworkSpec("wide", 5, (LayerSpec(3, 5, 4, "po2", "relu"), LayerSpec(2, 2, 6, "qb", "none")),
+                       qformat=QFormat(18, 12), rounding="nearest")
+    model = random_model(spec, seed=3, extreme=True)
+    sim = _sim(model, [5, 3])
+    x = _inputs(model, 20_000, 8)
+    assert np.array_equal(sim.run(x), evaluate(model, x))
