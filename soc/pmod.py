@@ -25,7 +25,7 @@ from .core import BoardCore, ChannelMap
 from .pmod_init import LED_COUNT, SERIAL_BYTES, I2CSequencer, pmod_program
 from .tdm import SLOTS, TDMSerdes
 
-__all__ = ["PmodOptions", "PmodTop", "to_verilog", "led_levels", "I2C_HZ"]
+__all__ = ["PmodOptions", "PmodTop", "to_verilog", "port_list", "led_levels", "I2C_HZ"]
 
 I2C_HZ = 100_000
 SAMPLE_BITS = 16 * SLOTS
@@ -141,10 +141,12 @@ class PmodTop(wiring.Component):
         return m
 
 
+def port_list(top: PmodTop) -> list[tuple[str, int, str]]:
+    """``(name, width, "i"|"o")`` of every port, named as in the Verilog (clocks not included)."""
+    return [("__".join(str(p) for p in path), len(value), "i" if member.flow == In else "o")
+            for path, member, value in top.signature.flatten(top)]
+
+
 def to_verilog(top: PmodTop, name: str = "nnhdl_pmod") -> tuple[str, list[tuple[str, int, str]]]:
-    """Verilog text and the port list ``(name, width, "i"|"o")`` (clocks: clk/rst, audio_clk/audio_rst)."""
-    text = verilog.convert(top, name=name, emit_src=False)
-    ports = []
-    for path, member, value in top.signature.flatten(top):
-        ports.append(("__".join(str(p) for p in path), len(value), "i" if member.flow == In else "o"))
-    return text, ports
+    """Verilog text and :func:`port_list` (clocks: clk/rst, audio_clk/audio_rst)."""
+    return verilog.convert(top, name=name, emit_src=False), port_list(top)
