@@ -132,6 +132,10 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         raise NnhdlError(f"the network needs {net.cycles_per_sample} cycles per sample (+{MARGIN_CYCLES} for the "
                          f"clock crossing) but {sys_mhz:g} MHz / {rate} Hz gives only {budget}; raise "
                          f"--sys-clock-mhz or add lanes")
+    mults, have = net.schedule.total("mult18"), board.device_figures["MULT18X18D"]
+    if mults > have:
+        raise NnhdlError(f"design does not fit: the network needs {mults} MULT18X18D, the {board.name} has "
+                         f"{have}; use fewer --lanes (e.g. --lanes {max(1, have // (2 * len(model.layers)))})")
     log(f"model: {model_desc}: {model.params} params, {model.macs_per_sample} MACs/sample")
     log(f"network: {net.cycles_per_sample} cycles/sample of {budget} available at {sys_mhz:g} MHz, {rate} Hz")
 

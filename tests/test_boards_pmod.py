@@ -126,3 +126,10 @@ def test_silent_port_times_out(tmp_path, capsys):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_too_many_multipliers_for_the_board(tmp_path, capsys):
+    """fpga_qb with one lane per input channel needs 36 multipliers; the Colorlight i5 has 28."""
+    rc = main(["build", "--board", "colorlight_i5", "--build-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "does not fit" in err and "36 MULT18X18D" in err and "has 28" in err

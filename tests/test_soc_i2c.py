@@ -13,7 +13,7 @@ AK4619_48K = [0x37, 0xAE, 0x1C, 0x00, 0x22, 0x22, 0x30, 0x30, 0x30, 0x30, 0x22,
 
 
 def make_bus(jack=0x5A):
-    eeprom = I2CTarget({0xFA + i: b for i, b in enumerate([0x29, 0x41, 0xDE, 0xAD, 0xBE, 0xEF])})
+    eeprom = I2CTarget({0xFA + i: b for i, b in enumerate([0x29, 0x41, 0xDE, 0xAD, 0xBE, 0xEF])} | {0: 0x3C, 1: 0xC3})
     targets = {AK4619_ADDR: I2CTarget(), LED_ADDR: I2CTarget(size=32, pointer_bits=5), JACK_ADDR: I2CTarget({0x00: jack}),
                EEPROM_ADDR: eeprom}
     return I2CBus(targets), targets
@@ -85,9 +85,9 @@ def test_master_write_read_bytes():
     assert targets[LED_ADDR].writes == [(0x07, 0xA5)]
     assert results[3][0] == 0 and results[5][0] == 1  # ACKed vs. NACKed address
     assert ("a", 0x77, 0, False) in bus.log
-    # EEPROM pointer was left at 0 (no register write): bytes 0, 1 read back
-    targets[EEPROM_ADDR].regs[0:2] = 0
-    assert results[8][1] == 0 and results[9][1] == 0
+    # EEPROM pointer was left at 0 (no register write): bytes 0, 1 read back (ACK, then NACK)
+    assert results[8][1] == 0x3C and results[9][1] == 0xC3
+    assert bus.master_nack == 1
     assert bus.log[-1] == "stop"
 
 
