@@ -59,7 +59,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         return 0
     report = build(BuildOptions(board=args.board, model_path=args.model, sample_rate=args.sample_rate,
                                 sys_clock_mhz=args.sys_clock_mhz, build_dir=Path(args.build_dir),
-                                lanes=_lanes(args.lanes), cal_path=args.cal, seed=args.seed))
+                                lanes=_lanes(args.lanes), cal_path=args.cal, seed=args.seed,
+                                clocking=args.clocking))
     print(summary_table(report))
     print(f"bitstream: {Path(args.build_dir) / report['bitstream']}")
     if args.flash:
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sample-rate", type=int, choices=[192000, 48000], default=None,
                    help="default: the model's rate if supported, else 192000")
     b.add_argument("--sys-clock-mhz", type=float, default=None, help="network/system clock (default per board)")
+    b.add_argument("--clocking", default="auto", choices=["auto", "mclk", "cdc"],
+                   help="mclk: network on MCLK (256 cycles/sample); cdc: faster system clock + clock crossing; "
+                        "auto (default): mclk when the network fits and no --sys-clock-mhz is given")
     b.add_argument("--lanes", default=None, help="multipliers per layer: N or N1,N2,... (default: in_dim per layer)")
     b.add_argument("--cal", default=None, help="calibration constants (JSON, see soc/cal_default.json)")
     b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")

@@ -34,7 +34,9 @@ __all__ = ["BuildOptions", "build", "parse_nextpnr_log", "BUILD_NAME", "default_
 
 BUILD_NAME = "nnhdl_pmod_soc"
 CORE_NAME = "nnhdl_pmod"
-MARGIN_CYCLES = 16  # CDC FIFOs and the output register, per sample
+MARGIN_CYCLES = 16  # clocking="cdc": CDC FIFOs and registers around the network, per sample
+MCLK_MARGIN = 8  # clocking="mclk": calibration and core registers within the 256-cycle frame
+CLOCKINGS = ("auto", "mclk", "cdc")
 
 
 @dataclass
@@ -48,6 +50,8 @@ class BuildOptions:
     lanes: object = None
     cal_path: str | None = None
     seed: int = 1
+    clocking: str = "auto"  # "mclk" when the schedule fits 256 cycles and no --sys-clock-mhz, else "cdc"
+    run_tools: bool = True  # False: write the Verilog/scripts only (fast checks), no bitstream
 
 
 def default_model() -> tuple[Model, str]:
@@ -114,9 +118,6 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     rate = opts.sample_rate or (model.sample_rate if model.sample_rate in RATES else 192000)
     if rate not in RATES:
         raise NnhdlError(f"--sample-rate {rate}: the pmod driver supports {' and '.join(map(str, RATES))}")
-    sys_mhz = opts.sys_clock_mhz or board.default_sys_mhz
-    if not 10 <= sys_mhz <= 400:
-        raise NnhdlError(f"--sys-clock-mhz {sys_mhz}: choose a system clock between 10 and 400 MHz")
     cal = CalConstants.load(opts.cal_path) if opts.cal_path else CalConstants.default()
     build_dir = Path(opts.build_dir).resolve()
     if str(build_dir).startswith("/tmp/") or str(build_dir) == "/tmp":
@@ -126,23 +127,39 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     from .pmod import PmodOptions, PmodTop, to_verilog
 
     net = Network(model, lanes=opts.lanes, banks=2)
-    budget = int(sys_mhz * 1e6 // rate)
-    need = net.cycles_per_sample + MARGIN_CYCLES
-    if need > budget:
-        raise NnhdlError(f"the network needs {net.cycles_per_sample} cycles per sample (+{MARGIN_CYCLES} for the "
-                         f"clock crossing) but {sys_mhz:g} MHz / {rate} Hz gives only {budget}; raise "
-                         f"--sys-clock-mhz or add lanes")
+    if opts.clocking not in CLOCKINGS:
+        raise NnhdlError(f"--clocking {opts.clocking!r}: choose one of {', '.join(CLOCKINGS)}")
+    clocking = opts.clocking
+    if clocking == "auto":
+        fits = net.cycles_per_sample + MCLK_MARGIN <= 256
+        clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"
+    if clocking == "mclk":
+        if opts.sys_clock_mhz is not None:
+            raise NnhdlError("--clocking mclk runs everything at MCLK = 256 x the sample rate; drop --sys-clock-mhz")
+        sys_mhz, budget, margin = 256 * rate / 1e6, 256, MCLK_MARGIN
+    else:
+        sys_mhz = opts.sys_clock_mhz or board.default_sys_mhz
+        if not 10 <= sys_mhz <= 400:
+            raise NnhdlError(f"--sys-clock-mhz {sys_mhz}: choose a system clock between 10 and 400 MHz")
+        budget, margin = int(sys_mhz * 1e6 // rate), MARGIN_CYCLES
+    if net.cycles_per_sample + margin > budget:
+        how = ("use --clocking cdc with a faster --sys-clock-mhz, or add lanes" if clocking == "mclk"
+               else "raise --sys-clock-mhz or add lanes")
+        raise NnhdlError(f"the network needs {net.cycles_per_sample} cycles per sample (+{margin} around it) "
+                         f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget}; {how}")
     mults, have = net.schedule.total("mult18"), board.device_figures["MULT18X18D"]
     if mults > have:
         raise NnhdlError(f"design does not fit: the network needs {mults} MULT18X18D, the {board.name} has "
                          f"{have}; use fewer --lanes (e.g. --lanes {max(1, have // (2 * len(model.layers)))})")
     log(f"model: {model_desc}: {model.params} params, {model.macs_per_sample} MACs/sample")
-    log(f"network: {net.cycles_per_sample} cycles/sample of {budget} available at {sys_mhz:g} MHz, {rate} Hz")
+    log(f"network: {net.cycles_per_sample} cycles/sample of {budget} available at {sys_mhz:g} MHz, {rate} Hz "
+        f"(clocking: {'everything on MCLK' if clocking == 'mclk' else 'system clock + CDC from MCLK'})")
 
     gw = build_dir / "gateware"
     gw.mkdir(parents=True, exist_ok=True)
     log("converting the Amaranth core to Verilog ...")
-    top = PmodTop(model, net, options=PmodOptions(sample_rate=rate, sys_clk_hz=sys_mhz * 1e6), cal=cal)
+    top = PmodTop(model, net, options=PmodOptions(sample_rate=rate, sys_clk_hz=sys_mhz * 1e6, clocking=clocking),
+                  cal=cal)
     text, ports = to_verilog(top, CORE_NAME)
     vpath = gw / f"{CORE_NAME}.v"
     write_atomically(vpath, lambda f: f.write(text), mode="w")
@@ -160,10 +177,10 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     try:
         with contextlib.redirect_stdout(out):
             soc = PmodSoC(platform, board, model, vpath, ports, sys_clk_hz=sys_mhz * 1e6, sample_rate=rate,
-                          addr_width=net.addr_width)
+                          addr_width=net.addr_width, clocking=clocking)
             builder = Builder(soc, output_dir=str(build_dir), csr_csv=str(build_dir / "csr.csv"),
                               compile_software=False, compile_gateware=True)
-            builder.build(build_name=BUILD_NAME, run=True, seed=opts.seed)
+            builder.build(build_name=BUILD_NAME, run=opts.run_tools, seed=opts.seed)
     except (OSError, RuntimeError, SystemExit) as e:
         with contextlib.suppress(OSError):
             (build_dir / "build.log").write_text(out.getvalue())
@@ -172,13 +189,15 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     finally:
         os.environ["PATH"] = old_path
     (build_dir / "build.log").write_text(out.getvalue())
+    if not opts.run_tools:
+        return {"clocking": clocking, "sys_mhz": sys_mhz, "cycle_budget": budget, "build_dir": str(build_dir)}
 
     pnr_log = out.getvalue()
     for cand in (gw / f"{BUILD_NAME}.tim", gw / "nextpnr.log"):
         if cand.exists():
             pnr_log = cand.read_text()
     util, fmax_raw = parse_nextpnr_log(pnr_log)
-    fmax = {_clock_name(k): v for k, v in fmax_raw.items()}
+    fmax = {("sys" if clocking == "mclk" else _clock_name(k)): v for k, v in fmax_raw.items()}
     bit = gw / f"{BUILD_NAME}.bit"
     if not bit.exists():
         raise NnhdlError(f"no bitstream produced; see {build_dir / 'build.log'}")
@@ -190,6 +209,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
                   "params": model.params, "macs_per_sample": model.macs_per_sample,
                   "hardware_manifest": hardware_manifest(model)},
         "sample_rate": rate,
+        "clocking": clocking,
         "clocks_mhz": {"sys": sys_mhz, "audio (MCLK)": audio_hz / 1e6},
         "cycles_per_sample": net.cycles_per_sample,
         "cycle_budget": budget,
@@ -224,6 +244,7 @@ def summary_table(report: dict) -> str:
     u = report["utilisation"]
     rows = [("board", report["board"]), ("model", report["model"]["source"]),
             ("sample rate", f"{report['sample_rate']} Hz"),
+            ("clocking", report["clocking"]),
             ("cycles/sample", f"{report['cycles_per_sample']} of {report['cycle_budget']}")]
     for bel in ("MULT18X18D", "DP16KD", "TRELLIS_COMB", "TRELLIS_FF"):
         if bel in u:

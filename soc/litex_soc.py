@@ -85,16 +85,20 @@ def model_id(model: Model) -> int:
 
 
 class _CRG(LiteXModule):
-    def __init__(self, platform, board: BoardInfo, sys_clk_hz: float, mclk_hz: float) -> None:
+    """``sys`` from one PLL; with ``mclk_hz`` an ``audio`` domain from a second one (clocking="cdc")."""
+
+    def __init__(self, platform, board: BoardInfo, sys_clk_hz: float, mclk_hz: float | None) -> None:
         self.cd_sys = ClockDomain()
-        self.cd_audio = ClockDomain()
         clk = platform.request(board.clk_name)
         self.pll_sys = pll = ECP5PLL()
         pll.register_clkin(clk, board.clk_hz)
-        pll.create_clkout(self.cd_sys, sys_clk_hz)  # (adds the reset synchroniser on ~locked)
-        self.pll_audio = apll = ECP5PLL()
-        apll.register_clkin(clk, board.clk_hz)
-        apll.create_clkout(self.cd_audio, mclk_hz, margin=2e-3)
+        # (create_clkout also adds the reset synchroniser on ~locked)
+        pll.create_clkout(self.cd_sys, sys_clk_hz, margin=2e-3 if mclk_hz is None else 1e-2)
+        if mclk_hz is not None:
+            self.cd_audio = ClockDomain()
+            self.pll_audio = apll = ECP5PLL()
+            apll.register_clkin(clk, board.clk_hz)
+            apll.create_clkout(self.cd_audio, mclk_hz, margin=2e-3)
         platform.add_period_constraint(clk, 1e9 / board.clk_hz)
 
 
@@ -103,23 +107,25 @@ class PmodSoC(SoCMini):
 
     def __init__(self, platform, board: BoardInfo, model: Model, verilog_path: Path,
                  ports: list[tuple[str, int, str]], *, sys_clk_hz: float, sample_rate: int,
-                 addr_width: int) -> None:
-        self.crg = _CRG(platform, board, sys_clk_hz, 256 * sample_rate)
+                 addr_width: int, clocking: str = "cdc") -> None:
+        mclk = clocking == "mclk"
+        self.crg = _CRG(platform, board, sys_clk_hz, None if mclk else 256 * sample_rate)
         SoCMini.__init__(self, platform, sys_clk_hz, ident="nnhdl eurorack-pmod", ident_version=True)
         self.add_uartbone(name="uartbone", uart_name="serial", baudrate=115200)
         platform.add_source(str(verilog_path))
         pads = platform.request("eurorack_pmod")
         self.nn = nn = _NetworkCSRs(model, addr_width)
         sig = {name: Signal(width, name=name) for name, width, _ in ports}
-        conns = dict(i_clk=ClockSignal("sys"), i_rst=ResetSignal("sys"),
-                     i_audio_clk=ClockSignal("audio"), i_audio_rst=ResetSignal("audio"))
+        conns = dict(i_clk=ClockSignal("sys"), i_rst=ResetSignal("sys"))
+        if not mclk:
+            conns.update(i_audio_clk=ClockSignal("audio"), i_audio_rst=ResetSignal("audio"))
         for name, width, direction in ports:
             conns[f"{direction}_{name}"] = sig[name]
         self.specials += Instance("nnhdl_pmod", **conns)
         self.specials += Tristate(pads.i2c_sda, 0, sig["sda_oe"], sig["sda_i"])
         self.specials += Tristate(pads.i2c_scl, 0, sig["scl_oe"])
         self.comb += [
-            pads.mclk.eq(ClockSignal("audio")), pads.bick.eq(sig["bick"]), pads.lrck.eq(sig["lrck"]),
+            pads.mclk.eq(ClockSignal("sys" if mclk else "audio")), pads.bick.eq(sig["bick"]), pads.lrck.eq(sig["lrck"]),
             pads.sdin1.eq(sig["sdin"]), sig["sdout"].eq(pads.sdout1), pads.pdn.eq(sig["pdn"]),
         ]
         nn.connect(self, sig)

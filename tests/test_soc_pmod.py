@@ -2,6 +2,7 @@
 calibration -> TDM frames out, two clock domains, I2C running against target models."""
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from nnhdl.hdl.network import Network
@@ -18,11 +19,13 @@ def cal(x, pairs, invert):
     return np.clip(((x - np.array([p[0] for p in pairs])) * np.array([p[1] for p in pairs])) >> 10, -32768, 32767)
 
 
-def test_codec_to_codec():
+@pytest.mark.parametrize("clocking", ["cdc", "mclk"])
+def test_codec_to_codec(clocking):
     model = small_model(11)
     calib = CalConstants(adc=((10, 1100), (-20, 900), (0, 1024), (5, 1024)),
                          dac=((-7, 1000), (0, 1024), (3, 1050), (0, 1024)))
-    opts = PmodOptions(sample_rate=48000, sys_clk_hz=1e6, i2c_divider=2, delay_shift=1, reset_delay=1)
+    opts = PmodOptions(sample_rate=48000, sys_clk_hz=1e6, i2c_divider=2, delay_shift=1, reset_delay=1,
+                       clocking=clocking)
     dut = PmodTop(model, Network(model, banks=2), options=opts, cal=calib)
     n = 16
     t = np.arange(n)
@@ -36,7 +39,7 @@ def test_codec_to_codec():
         sdout = 0
         for _ in range((n + 3) * 256):
             ctx.set(dut.sdout, sdout)
-            await ctx.tick("audio")
+            await ctx.tick("audio" if clocking == "cdc" else "sync")
             sdout = codec.step(ctx.get(dut.bick), ctx.get(dut.lrck), ctx.get(dut.sdin))
 
     async def i2c_bench(ctx):
@@ -47,8 +50,11 @@ def test_codec_to_codec():
             _, sda = bus.step(ctx.get(dut.scl_oe), ctx.get(dut.sda_oe))
 
     sim = Simulator(dut)
-    sim.add_clock(20e-9, domain="audio")
-    sim.add_clock(7e-9, domain="sync")
+    if clocking == "cdc":
+        sim.add_clock(20e-9, domain="audio")
+        sim.add_clock(7e-9, domain="sync")
+    else:
+        sim.add_clock(20e-9, domain="sync")  # the network gets 256 MCLK cycles per sample
     sim.add_testbench(codec_bench)
     sim.add_testbench(i2c_bench, background=True)
     sim.run()

@@ -10,7 +10,7 @@ from nnhdl.hdl.network import Network
 from soc.calibration import CalConstants
 from soc.pmod import PmodOptions, PmodTop, to_verilog
 from tests import pmod_verilator
-from tests.soc_helpers import board_expected
+from tests.soc_helpers import board_expected, small_model
 
 
 def cal(x, pairs, invert):
@@ -25,16 +25,19 @@ def triangle(n, period):
 
 
 @pytest.mark.skipif(not pmod_verilator.available(), reason="verilator not installed (CI installs it)")
-def test_pmod_end_to_end_verilator(tmp_path):
-    model = random_model("fpga_qb", seed=3)
+@pytest.mark.parametrize("clocking", ["cdc", "mclk"])
+def test_pmod_end_to_end_verilator(tmp_path, clocking):
+    # mclk (the default clocking for fpga_qb) with fpga_qb; cdc with a small model (faster to compile)
+    model = random_model("fpga_qb", seed=3) if clocking == "mclk" else small_model(3)
     calib = CalConstants(adc=((12, 1030), (-40, 1000), (25, 1010), (0, 1024)),
                          dac=((-9, 1018), (0, 1024), (0, 1024), (0, 1024)))
-    # sys clock 10/3 of MCLK: 853 cycles per sample for the network (needs fewer)
+    # cdc: sys clock 10/3 of MCLK, 853 cycles per sample; mclk: exactly 256 (fpga_qb needs fewer)
     net = Network(model, banks=2)
-    assert net.cycles_per_sample + 16 < 256 * 10 // 3
-    top = PmodTop(model, net, options=PmodOptions(sample_rate=192000, sys_clk_hz=164e6), cal=calib)
+    assert net.cycles_per_sample + 16 < 256
+    opts = PmodOptions(sample_rate=192000, sys_clk_hz=164e6 if clocking == "cdc" else 49.152e6, clocking=clocking)
+    top = PmodTop(model, net, options=opts, cal=calib)
     text, _ = to_verilog(top)
-    exe = pmod_verilator.build(text, tmp_path / "v")
+    exe = pmod_verilator.build(text, tmp_path / "v", single_clock=clocking == "mclk")
     n = 2400
     rng = np.random.default_rng(9)
     e = np.repeat(rng.integers(-20000, 20000, size=(n // 300, 2)), 300, axis=0)  # embedding CVs, steps
