@@ -16,6 +16,9 @@ from tests.soc_helpers import small_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Networks built only for their port list / schedule are never elaborated.
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
 
 def build_small(d):
     """One full `python -m boards.pmod build` for the ECPIX-5 (a small model keeps CI time sane).

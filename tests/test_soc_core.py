@@ -10,6 +10,9 @@ from nnhdl.hdl.network import Network
 from soc.core import BoardCore, ChannelMap
 from tests.soc_helpers import board_expected, small_model
 
+# Networks built only for their port list / schedule are never elaborated.
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
 
 def cycles_of(model):
     from nnhdl.hdl.schedule import resolve_lanes, schedule

@@ -4,6 +4,7 @@ word, auto-increment, read-back of the shadow, bank-swap pulse) must produce exa
 network's weight_write port sequence of weight_image(model), and one bank_swap pulse after it."""
 
 import numpy as np
+import pytest
 from litex.soc.interconnect import csr_bus
 from migen import Module, Signal, run_simulation
 
@@ -12,6 +13,9 @@ from nnhdl.hdl.weights import weight_image
 from soc.litex_soc import _NetworkCSRs, model_id, shape_id
 from soc.pmod import PmodTop, port_list
 from tests.soc_helpers import small_model
+
+# Networks built only for their port list / schedule are never elaborated.
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
 
 class Harness(Module):
