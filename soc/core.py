@@ -145,17 +145,19 @@ class BoardCore(wiring.Component):
             sat_any.extend([hi, lo])
             out_vals.append(Mux(hi, 32767, Mux(lo, -32768, (y << COUNT_SHIFT)[:16])))
         m.d.sync += self.dac.valid.eq(0)
-        with m.If(self.adc.valid & self.bypass):
-            m.d.sync += [self.dac.valid.eq(1), self.dac.payload.eq(self.adc.payload)]
-        with m.Elif(net.o.valid & inflight):
-            m.d.sync += [self.dac.valid.eq(1), inflight.eq(0), self.cycles.eq(counting + 1)]
+        with m.If(net.o.valid & inflight):
+            m.d.sync += [inflight.eq(0), self.cycles.eq(counting + 1)]
             with m.If(counting + 1 > self.cycles_max):
                 m.d.sync += self.cycles_max.eq(counting + 1)
-            for c, v in enumerate(out_vals):
-                m.d.sync += self.dac.payload[c].eq(v)
-            if sat_any:
-                with m.If(Cat(*sat_any).any()):
-                    m.d.sync += self.saturations.eq(self.saturations + 1)
+            with m.If(~self.bypass):  # (a result finishing after bypass was set is dropped)
+                m.d.sync += self.dac.valid.eq(1)
+                for c, v in enumerate(out_vals):
+                    m.d.sync += self.dac.payload[c].eq(v)
+                if sat_any:
+                    with m.If(Cat(*sat_any).any()):
+                        m.d.sync += self.saturations.eq(self.saturations + 1)
+        with m.If(self.adc.valid & self.bypass):
+            m.d.sync += [self.dac.valid.eq(1), self.dac.payload.eq(self.adc.payload)]
         with m.If(self.clear):
             m.d.sync += [self.samples.eq(0), self.overruns.eq(0), self.saturations.eq(0), self.cycles_max.eq(0)]
         return m

@@ -127,3 +127,36 @@ def test_channel_map_errors():
         ChannelMap.from_lists(model, [0, 1, 2, None], [5, None, None, None])
     with pytest.raises(NnhdlError, match="'outputs' needs 4"):
         ChannelMap.from_lists(model, [0, 1, 2, None], [0])
+
+
+def test_bypass_toggled_mid_computation_recovers():
+    """Bypass set while the network computes, then cleared: no stuck 'busy', no overruns after."""
+    model = small_model(6)
+    net = Network(model, banks=2)
+    dut = BoardCore(model, net)
+    period = net.cycles_per_sample + 8
+    rng = np.random.default_rng(8)
+    counts = rng.integers(-30000, 30000, size=(12, 4))
+    outs = []
+
+    async def bench(ctx):
+        for t, row in enumerate(counts):
+            ctx.set(dut.adc.payload, [int(v) for v in row])
+            ctx.set(dut.adc.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.adc.valid, 0)
+            for c in range(period - 1):
+                ctx.set(dut.bypass, int(t == 4 and c >= 3))  # set just after sample 4 was accepted
+                if ctx.get(dut.dac.valid):
+                    outs.append((t, [ctx.get(dut.dac.payload[i]) for i in range(4)]))
+                await ctx.tick()
+            ctx.set(dut.bypass, 0)
+        assert ctx.get(dut.overruns) == 0
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    produced = [t for t, _ in outs]
+    assert 4 not in produced  # sample 4's result was dropped (bypass was on when it finished)
+    assert produced[-1] == len(counts) - 1  # the core kept running afterwards
