@@ -171,6 +171,9 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     from litex.soc.integration.builder import Builder
 
     log(f"building the LiteX SoC for {board.name} with yosys / nextpnr-ecp5 / ecppack (YoWASP) ...")
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)  # before LiteX's own basicConfig(INFO): keep its tree quiet
     old_path = os.environ.get("PATH", "")
     os.environ["PATH"] = env["PATH"]
     out = io.StringIO()
@@ -189,8 +192,11 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     finally:
         os.environ["PATH"] = old_path
     (build_dir / "build.log").write_text(out.getvalue())
+    pll_mhz = {k: round(v, 4) for k, v in soc.crg.actual_mhz.items()}
+    actual_rate = pll_mhz.get("sys") if clocking == "mclk" else pll_mhz.get("audio")
     if not opts.run_tools:
-        return {"clocking": clocking, "sys_mhz": sys_mhz, "cycle_budget": budget, "build_dir": str(build_dir)}
+        return {"clocking": clocking, "sys_mhz": sys_mhz, "cycle_budget": budget, "build_dir": str(build_dir),
+                "pll_mhz": pll_mhz}
 
     pnr_log = out.getvalue()
     for cand in (gw / f"{BUILD_NAME}.tim", gw / "nextpnr.log"):
@@ -211,6 +217,8 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         "sample_rate": rate,
         "clocking": clocking,
         "clocks_mhz": {"sys": sys_mhz, "audio (MCLK)": audio_hz / 1e6},
+        "pll_mhz": pll_mhz,  # what the PLLs actually make (MCLK within 0.2% of 256 fs)
+        "actual_sample_rate": round(actual_rate * 1e6 / 256, 1) if actual_rate else None,
         "cycles_per_sample": net.cycles_per_sample,
         "cycle_budget": budget,
         "lanes": list(net.lanes),

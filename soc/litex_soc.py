@@ -84,6 +84,14 @@ def model_id(model: Model) -> int:
     return int(model.fingerprint()[:16], 16)
 
 
+def _pll_out_mhz(pll: ECP5PLL) -> float:
+    """Output 0's real frequency (compute_config may add a feedback output: undo that)."""
+    saved = (dict(pll.clkouts), pll.nclkouts)
+    cfg = pll.compute_config()
+    pll.clkouts, pll.nclkouts = saved
+    return cfg["clko0_freq"] / 1e6
+
+
 class _CRG(LiteXModule):
     """``sys`` from one PLL; with ``mclk_hz`` an ``audio`` domain from a second one (clocking="cdc")."""
 
@@ -94,11 +102,13 @@ class _CRG(LiteXModule):
         pll.register_clkin(clk, board.clk_hz)
         # (create_clkout also adds the reset synchroniser on ~locked)
         pll.create_clkout(self.cd_sys, sys_clk_hz, margin=2e-3 if mclk_hz is None else 1e-2)
+        self.actual_mhz = {"sys": _pll_out_mhz(pll)}  # what the PLL really makes
         if mclk_hz is not None:
             self.cd_audio = ClockDomain()
             self.pll_audio = apll = ECP5PLL()
             apll.register_clkin(clk, board.clk_hz)
             apll.create_clkout(self.cd_audio, mclk_hz, margin=2e-3)
+            self.actual_mhz["audio"] = _pll_out_mhz(apll)
         platform.add_period_constraint(clk, 1e9 / board.clk_hz)
 
 

