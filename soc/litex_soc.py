@@ -144,6 +144,10 @@ class PmodSoC(SoCMini):
 class _NetworkCSRs(LiteXModule, AutoCSR):
     """Host-visible registers of the network core (see the README's register table)."""
 
+    # The shadow is read through weight_readback only: exposing it on the CSR bus as well
+    # would give it a second port and make yosys build it from flip-flops.
+    autocsr_exclude = {"shadow"}
+
     def __init__(self, model: Model, addr_width: int) -> None:
         self.addr_width = addr_width
         self.model_id = CSRStorage(64, reset=model_id(model), description="Model fingerprint (first 64 bits); "

@@ -55,6 +55,8 @@ def test_build_report_and_flash_without_board(tmp_path, capsys):
     for reg in ("nn_weight_data", "nn_shape_id", "nn_overruns", "nn_cycles"):
         assert f",{reg}," in csr
     assert "MULT18X18D" in r.stdout and "Fmax sys" in r.stdout  # the printed table
+    rpt = (bdir / "gateware" / "nnhdl_pmod_soc.rpt").read_text()
+    assert "using FF mapping for memory nnhdl_pmod_soc.shadow" not in rpt  # RAM, not flip-flops
 
     # --flash with no board: openFPGALoader really runs and fails; we exit 2 with a message
     if shutil.which("openFPGALoader") is None:
@@ -165,4 +167,5 @@ def test_soc_elaborates(tmp_path, clocking, board):
     lpf = (tmp_path / "b" / "gateware" / "nnhdl_pmod_soc.lpf").read_text()
     for pin in BOARDS[board].pins.values():
         assert f'SITE "{pin}"' in lpf, pin
-    assert ",nn_weight_data," in (tmp_path / "b" / "csr.csv").read_text()
+    csr = (tmp_path / "b" / "csr.csv").read_text()
+    assert ",nn_weight_data," in csr and "nn_shadow" not in csr  # the shadow RAM stays single-ported
