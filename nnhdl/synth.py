@@ -27,6 +27,13 @@ from .model import Model, write_atomically
 
 __all__ = ["SynthResult", "synthesise", "place_and_route", "add_arguments", "main"]
 
+# synth_ecp5 maps LUTs with abc9.  The abc9 of yosys 0.70 (YoWASP) fails an
+# internal assertion (ABC_OPS_REINTEGRATE) on some of these netlists; the
+# fallback maps LUTs with classic abc, everything else as synth_ecp5 does.
+ABC_FALLBACK_SYNTH_OPTS = "-run begin:map_luts"
+ABC_FALLBACK_AFTER = ("techmap -map +/lattice/latches_map.v; abc -lut 4:7 -dress; clean; "
+                      "synth_ecp5 -top top -run map_cells:")
+
 KEY_CELLS = ("MULT18X18D", "DP16KD", "LUT4", "TRELLIS_FF", "CCU2C", "TRELLIS_DPR16X4", "PFUMX", "L6MUX21")
 
 
@@ -36,9 +43,10 @@ class SynthResult:
     fmax_mhz: float | None = None
     utilisation: dict[str, tuple[int, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    mapper: str = "abc9"
 
     def to_json(self) -> dict:
-        return {"cells": self.cells, "fmax_mhz": self.fmax_mhz,
+        return {"cells": self.cells, "fmax_mhz": self.fmax_mhz, "lut_mapper": self.mapper,
                 "utilisation": {k: {"used": u, "available": a} for k, (u, a) in self.utilisation.items()
                                 if u or k in ("MULT18X18D", "DP16KD", "TRELLIS_COMB", "TRELLIS_FF")},
                 "seconds": round(self.seconds, 1)}
@@ -77,16 +85,22 @@ def synthesise(model: Model, lanes: int | Sequence[int] | None, build_dir: Path,
     from .hdl.network import Network
 
     build_dir = _check_build_dir(build_dir)
+    (build_dir / "stat.json").unlink(missing_ok=True)
     net = Network(model, lanes=lanes, banks=banks)
     (build_dir / "top.il").write_text(rtlil.convert(net, name="top", emit_src=False))
-    script = "read_rtlil top.il; synth_ecp5 -top top; tee -q -o stat.json stat -json"
     started = time.perf_counter()
-    res = subprocess.run([_tool("yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=build_dir,
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        raise NnhdlError(f"yosys failed (log in {build_dir / 'yosys.log'}): {res.stderr.strip()[-500:]}")
+    mapper = "abc9"
+    for synth in ("synth_ecp5 -top top", f"synth_ecp5 {ABC_FALLBACK_SYNTH_OPTS} -top top; {ABC_FALLBACK_AFTER}"):
+        script = f"read_rtlil top.il; {synth}; tee -q -o stat.json stat -json"
+        res = subprocess.run([_tool("yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=build_dir,
+                             capture_output=True, text=True)
+        if res.returncode == 0:
+            break
+        if mapper != "abc9" or "ABC" not in (build_dir / "yosys.log").read_text()[-3000:]:
+            raise NnhdlError(f"yosys failed (log in {build_dir / 'yosys.log'}): {res.stderr.strip()[-500:]}")
+        mapper = "abc (abc9 crashed)"
     stat = json.loads((build_dir / "stat.json").read_text())
-    return SynthResult(_cells_from_stat(stat), seconds=time.perf_counter() - started)
+    return SynthResult(_cells_from_stat(stat), seconds=time.perf_counter() - started, mapper=mapper)
 
 
 def _pnr_top(net):
@@ -140,17 +154,28 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
     from .hdl.network import Network
 
     build_dir = _check_build_dir(build_dir)
+    for stale in ("top.tim", "top.rpt", "stat.json"):
+        (build_dir / stale).unlink(missing_ok=True)
     env = {"YOSYS": _tool("yosys"), "NEXTPNR_ECP5": _tool("nextpnr-ecp5"), "ECPPACK": _tool("ecppack")}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     started = time.perf_counter()
+    mapper = "abc9"
     try:
-        net = Network(model, lanes=lanes, banks=banks)
-        ECPIX585Platform().build(_pnr_top(net), name="top", build_dir=str(build_dir), do_program=False,
-                                 script_after_synth="tee -q -o stat.json stat -json",
-                                 nextpnr_opts="--timing-allow-fail")
-    except Exception as e:  # the platform raises its own error types with the tool output
-        raise NnhdlError(f"place and route failed (files in {build_dir}): {str(e)[-800:]}") from None
+        # the platform writes a .ys file: one command per line
+        for opts, after in (("", ""), (ABC_FALLBACK_SYNTH_OPTS, ABC_FALLBACK_AFTER.replace("; ", "\n") + "\n")):
+            net = Network(model, lanes=lanes, banks=banks)
+            try:
+                ECPIX585Platform().build(_pnr_top(net), name="top", build_dir=str(build_dir), do_program=False,
+                                         synth_opts=opts, script_after_synth=after + "tee -q -o stat.json stat -json",
+                                         nextpnr_opts="--timing-allow-fail")
+                break
+            except Exception as e:  # the platform raises its own error types with the tool output
+                rpt = build_dir / "top.rpt"
+                crashed = rpt.exists() and "ABC" in rpt.read_text()[-3000:] and not (build_dir / "top.tim").exists()
+                if mapper != "abc9" or not crashed:
+                    raise NnhdlError(f"place and route failed (files in {build_dir}): {str(e)[-800:]}") from None
+                mapper = "abc (abc9 crashed)"
     finally:
         for k, v in saved.items():
             if v is None:
@@ -159,13 +184,14 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
                 os.environ[k] = v
     stat = json.loads((build_dir / "stat.json").read_text())
     fmax, util = _parse_nextpnr((build_dir / "top.tim").read_text())
-    return SynthResult(_cells_from_stat(stat), fmax, util, time.perf_counter() - started)
+    return SynthResult(_cells_from_stat(stat), fmax, util, time.perf_counter() - started, mapper)
 
 
 def format_result(result: SynthResult) -> str:
     lines = ["cell            count", "--------------  -----"]
     keys = [k for k in KEY_CELLS if k in result.cells] + [k for k in result.cells if k not in KEY_CELLS]
     lines += [f"{k:<14}  {result.cells[k]:>5}" for k in keys]
+    lines.append(f"LUT mapper      {result.mapper}")
     if result.fmax_mhz is not None:
         lines.append(f"Fmax            {result.fmax_mhz:.1f} MHz")
     for k, (u, a) in result.utilisation.items():

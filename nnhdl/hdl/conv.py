@@ -10,7 +10,7 @@ from amaranth import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..fixedpoint import QFormat
+from ..fixedpoint import QFormat, po2_encode
 from ..model import Layer
 from .arith import activate, bits_for, requantize
 from .cache import ActivationCache, cache_latency
@@ -38,10 +38,15 @@ class Conv1d(wiring.Component):
 
     def __init__(self, fmt: QFormat, rounding: str, layer: Layer, lanes: int, banks: int = 1) -> None:
         self.fmt, self.rounding, self.layer, self.lanes, self.banks = fmt, rounding, layer, lanes, banks
-        po2 = layer.kind == "po2" if self.force_po2 is None else self.force_po2
-        cls = Po2RowByMatrix if po2 else RowByMatrix
-        self.cache = ActivationCache(fmt.width, layer.in_dim, layer.kernel_size, layer.dilation)
-        self.rbm = cls(fmt, layer.weight.reshape(layer.taps, layer.out_dim), layer.bias, lanes, banks)
+        self.po2 = layer.kind == "po2" if self.force_po2 is None else self.force_po2
+        try:
+            if self.po2:
+                po2_encode(layer.weight, fmt)  # refuses a weight that is not a power of two
+            if not 1 <= lanes <= layer.taps:
+                raise ValueError(f"lanes must be in 1..{layer.taps}, got {lanes}")
+        except ValueError:
+            self._MustUse__silence = True  # a refused design is not an unused one
+            raise
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(fmt.width), layer.in_dim))),
             "o": Out(stream.Signature(data.ArrayLayout(signed(fmt.width), layer.out_dim))),
@@ -52,8 +57,10 @@ class Conv1d(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fmt, layer = self.fmt, self.layer
-        m.submodules.cache = cache = self.cache
-        m.submodules.rbm = rbm = self.rbm
+        cls = Po2RowByMatrix if self.po2 else RowByMatrix
+        m.submodules.cache = cache = ActivationCache(fmt.width, layer.in_dim, layer.kernel_size, layer.dilation)
+        m.submodules.rbm = rbm = cls(fmt, layer.weight.reshape(layer.taps, layer.out_dim), layer.bias, self.lanes,
+                                     self.banks)
         wiring.connect(m, wiring.flipped(self.i), cache.i)
         wiring.connect(m, cache.o, rbm.i)
         m.d.comb += rbm.bank.eq(self.bank)

@@ -22,17 +22,22 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fixedpoint import QFormat, po2_encode as po2_encode_np
+from ..fixedpoint import QFormat, accumulator_width, po2_encode as po2_encode_np
 from .arith import bits_for, const_mul, po2_encode, po2_layout
 from .dot import DotProduct, Po2DotProduct
 from .weights import weight_write_signature
 
-__all__ = ["RowByMatrix", "Po2RowByMatrix", "steps"]
+__all__ = ["RowByMatrix", "Po2RowByMatrix", "steps", "write_latency"]
 
 
 def steps(n_terms: int, lanes: int) -> int:
     """Beats per row: ``ceil(n_terms / lanes)``."""
     return -(-n_terms // lanes)
+
+
+def write_latency(n_in: int, n_out: int, lanes: int) -> int:
+    """Cycles from a runtime write on ``wr`` until the memory holds it."""
+    return 3 + _div_stages(n_in * n_out - 1, n_out) + _div_stages(n_in - 1, lanes)
 
 
 def _div_stages(max_value: int, divisor: int) -> int:
@@ -101,12 +106,12 @@ class RowByMatrix(wiring.Component):
         self.steps = steps(self.n_in, lanes)
         self.depth = self.n_out * self.steps
         self.local_params = self.n_in * self.n_out + self.n_out
-        self.dot = self.dot_class(fmt, self.n_in, lanes)
+        self.acc_width = accumulator_width(fmt, self.n_in)
         #: cycles from a write on ``wr`` until the memory holds it
-        self.write_latency = 3 + _div_stages(self.n_in * self.n_out - 1, self.n_out) + _div_stages(self.n_in - 1, lanes)
+        self.write_latency = write_latency(self.n_in, self.n_out, lanes)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(fmt.width), self.n_in))),
-            "o": Out(stream.Signature(signed(self.dot.acc_width))),
+            "o": Out(stream.Signature(signed(self.acc_width))),
             "bank": In(1),
             "wr": In(weight_write_signature(bits_for(self.local_params - 1), fmt.width, bank=True)),
         })
@@ -136,7 +141,7 @@ class RowByMatrix(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fmt, L, S, D = self.fmt, self.lanes, self.steps, self.depth
-        m.submodules.dot = dot = self.dot
+        m.submodules.dot = dot = self.dot_class(fmt, self.n_in, L)
 
         mems = []
         for j in range(L):

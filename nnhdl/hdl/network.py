@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import NnhdlError
 from ..model import Model
 from .conv import Conv1d
+from .matrix import write_latency
 from .schedule import resolve_lanes, schedule
 from .weights import weight_address_map, weight_address_width, weight_write_signature
 
@@ -27,6 +28,17 @@ __all__ = ["Network"]
 
 
 class Network(wiring.Component):
+    """``model`` in gates.
+
+    Ports: ``i`` (one input vector per sample), ``o`` (one output vector per
+    sample), ``weight_write`` (``addr``, ``data``, ``en``: one mantissa per
+    cycle; with ``banks=2`` into the inactive bank), ``bank_swap`` (pulse),
+    ``active_bank``, ``busy``.  ``lanes`` sets the multipliers (or po2
+    shifters) per layer, see :func:`nnhdl.hdl.schedule.resolve_lanes`.
+    Attributes: ``cycles_per_sample`` (exact, from the static schedule),
+    ``weight_write_latency``, ``addr_width``, ``lanes``.
+    """
+
     def __init__(self, model: Model, *, lanes: int | Sequence[int] | None = None, banks: int = 1) -> None:
         try:
             model.validate()
@@ -40,9 +52,9 @@ class Network(wiring.Component):
         self.banks = banks
         self.schedule = schedule(model, self.lanes, banks)
         self.cycles_per_sample = self.schedule.cycles_per_sample
-        self._layers = [Conv1d(model.qformat, model.rounding, l, n, banks) for l, n in zip(model.layers, self.lanes)]
         #: cycles from a ``weight_write`` until the memory holds the value (writes are pipelined, one per cycle)
-        self.weight_write_latency = 1 + max(c.rbm.write_latency for c in self._layers)
+        self.weight_write_latency = 1 + max(write_latency(l.taps, l.out_dim, n)
+                                            for l, n in zip(model.layers, self.lanes))
         w = model.qformat.width
         self.addr_width = weight_address_width(model)
         super().__init__({
@@ -57,7 +69,7 @@ class Network(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model = self.model
-        layers = self._layers
+        layers = [Conv1d(model.qformat, model.rounding, l, n, self.banks) for l, n in zip(model.layers, self.lanes)]
         for n, c in enumerate(layers):
             m.submodules[f"layer{n}"] = c
         for a, b in zip(layers, layers[1:]):
