@@ -149,18 +149,21 @@ def test_too_many_multipliers_for_the_board(tmp_path, capsys):
     assert rc == 2 and "does not fit" in err and "36 MULT18X18D" in err and "has 28" in err
 
 
-@pytest.mark.parametrize("clocking,board", [("mclk", "ecpix5"), ("cdc", "ecpix5"), ("mclk", "colorlight_i5")])
-def test_soc_elaborates(tmp_path, clocking, board):
+@pytest.mark.parametrize("clocking,board,rate", [("mclk", "ecpix5", 192000), ("cdc", "ecpix5", 192000),
+                                                ("mclk", "colorlight_i5", 192000), ("cdc", "ecpix5", 48000),
+                                                ("mclk", "colorlight_i5", 48000)])
+def test_soc_elaborates(tmp_path, clocking, board, rate):
     """LiteX elaborates the SoC (no tools run): clocks, the core instance, pins from DESIGN §6."""
     from soc.build import BuildOptions, build
     from soc.litex_soc import BOARDS
 
     r = build(BuildOptions(board=board, model=small_model(1), build_dir=tmp_path / "b", clocking=clocking,
-                           run_tools=False), log=lambda s: None)
+                           sample_rate=rate, run_tools=False), log=lambda s: None)
     assert r["clocking"] == clocking
+    want = 256 * rate / 1e6
     mclk = r["pll_mhz"]["sys" if clocking == "mclk" else "audio"]
-    assert abs(mclk - 49.152) / 49.152 < 2e-3  # MCLK within 0.2% of 256 x 192 kHz
-    assert r["sys_mhz"] == (49.152 if clocking == "mclk" else BOARDS[board].default_sys_mhz)
+    assert abs(mclk - want) / want < 2e-3  # MCLK within 0.2% of 256 fs
+    assert r["sys_mhz"] == (want if clocking == "mclk" else BOARDS[board].default_sys_mhz)
     top = (tmp_path / "b" / "gateware" / "nnhdl_pmod_soc.v").read_text()
     assert "nnhdl_pmod nnhdl_pmod" in top
     assert (".audio_clk" in top) == (clocking == "cdc")
