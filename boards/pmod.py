@@ -1,0 +1,154 @@
+"""eurorack-pmod boards: ``python -m boards.pmod build|load-weights|status``.
+
+build         model file -> bitstream + report.json + csr.csv (YoWASP tools, no system toolchain)
+              --flash programs the board with openFPGALoader afterwards
+load-weights  new weights into the running network over UARTBone, no resynthesis
+status        the network's counters (cycles/sample, overruns, saturations, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from nnhdl.errors import NnhdlError
+
+DEFAULT_BUILD_DIR = Path("build/pmod")
+
+
+def _lanes(text: str | None):
+    if text is None:
+        return None
+    try:
+        parts = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise NnhdlError(f"--lanes {text!r}: give an integer or a comma-separated list of integers") from None
+    return parts[0] if len(parts) == 1 else parts
+
+
+def flash(board_name: str, bitstream: Path) -> None:
+    """Program the board's SRAM with openFPGALoader; a clear error when it fails (e.g. no board)."""
+    from soc.litex_soc import BOARDS
+    from soc.toolchain import openfpgaloader_command
+
+    cmd = openfpgaloader_command() + ["-b", BOARDS[board_name].openfpgaloader, str(bitstream)]
+    print(f"flashing: {' '.join(cmd)}", file=sys.stderr)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise NnhdlError("openFPGALoader timed out after 300 s") from None
+    if r.returncode != 0:
+        lines = [l for l in (r.stderr + r.stdout).splitlines() if l.strip()]
+        detail = "; ".join(lines[-3:]) if lines else f"exit status {r.returncode}"
+        raise NnhdlError(f"programming the {board_name} failed: {detail}. Is the board connected by USB and "
+                         f"powered (and do you have permission to open its USB device)?")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from soc.build import BuildOptions, build, summary_table
+
+    if args.flash_only:
+        bit = Path(args.build_dir) / "gateware" / "nnhdl_pmod_soc.bit"
+        if not bit.exists():
+            raise NnhdlError(f"{bit}: no bitstream; run `python -m boards.pmod build` first")
+        flash(args.board, bit)
+        return 0
+    report = build(BuildOptions(board=args.board, model_path=args.model, sample_rate=args.sample_rate,
+                                sys_clock_mhz=args.sys_clock_mhz, build_dir=Path(args.build_dir),
+                                lanes=_lanes(args.lanes), cal_path=args.cal, seed=args.seed,
+                                clocking=args.clocking))
+    print(summary_table(report))
+    print(f"bitstream: {Path(args.build_dir) / report['bitstream']}")
+    if args.flash:
+        flash(args.board, Path(args.build_dir) / report["bitstream"])
+        print("flashed")
+    return 0
+
+
+def _open_board(args: argparse.Namespace):
+    from soc.host import Board, CSRMap, UARTBoneBus
+
+    csrs = CSRMap.load(Path(args.build_dir) / "csr.csv")
+    bus = UARTBoneBus(args.port, baudrate=args.baud)
+    return Board(bus, csrs), bus
+
+
+def cmd_load_weights(args: argparse.Namespace) -> int:
+    from nnhdl.model import Model
+    from soc.host import load_weights
+
+    model = Model.load(args.model)
+    report = Path(args.build_dir) / "report.json"
+    built = json.loads(report.read_text())["model"].get("hardware_manifest") if report.is_file() else None
+    board, comm = _open_board(args)
+    try:
+        res = load_weights(board, model, built_manifest=built, progress=lambda s: print(s, file=sys.stderr))
+    finally:
+        comm.close()
+    print(f"loaded {res['weights']} weights; bank {res['active_bank']} active; model id {res['model_id']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from soc.host import read_status
+
+    board, comm = _open_board(args)
+    try:
+        st = read_status(board)
+    finally:
+        comm.close()
+    for k, v in st.items():
+        print(f"{k:<12} {v:x}" if k.endswith("_id") or k == "serial" else f"{k:<12} {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m boards.pmod", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build the bitstream (and --flash it)")
+    b.add_argument("--board", default="ecpix5", choices=["ecpix5", "colorlight_i5"])
+    b.add_argument("--model", help="model file (.npz); default: the bundled fpga_qb model")
+    b.add_argument("--sample-rate", type=int, choices=[192000, 48000], default=None,
+                   help="default: the model's rate if supported, else 192000")
+    b.add_argument("--sys-clock-mhz", type=float, default=None, help="network/system clock (default per board)")
+    b.add_argument("--clocking", default="auto", choices=["auto", "mclk", "cdc"],
+                   help="mclk: network on MCLK (256 cycles/sample); cdc: faster system clock + clock crossing; "
+                        "auto (default): mclk when the network fits and no --sys-clock-mhz is given")
+    b.add_argument("--lanes", default=None, help="multipliers per layer: N or N1,N2,... (default: in_dim per layer)")
+    b.add_argument("--cal", default=None, help="calibration constants (JSON, see soc/cal_default.json)")
+    b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    b.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR))
+    b.add_argument("--flash", action="store_true", help="program the board with openFPGALoader after building")
+    b.add_argument("--flash-only", action="store_true", help="program the existing bitstream, do not build")
+    b.set_defaults(func=cmd_build)
+    for name, func, helptext in (("load-weights", cmd_load_weights, "load new weights over UARTBone"),
+                                 ("status", cmd_status, "print the status counters")):
+        s = sub.add_parser(name, help=helptext)
+        if name == "load-weights":
+            s.add_argument("--model", required=True, help="model file with the same layer shapes as the build")
+        s.add_argument("--port", required=True, help="serial port of the board's UART, e.g. /dev/ttyUSB1")
+        s.add_argument("--baud", type=int, default=115200)
+        s.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR), help="where csr.csv and report.json are")
+        s.set_defaults(func=func)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NnhdlError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

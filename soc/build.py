@@ -1,0 +1,264 @@
+"""Model file → bitstream for a board, with a report and hard checks.
+
+Steps: pick the model and clocks, check the network's cycles per sample
+against the budget (f_sys / fs), convert the Amaranth core to Verilog, let
+LiteX build the SoC with the YoWASP tools, then parse nextpnr's log for
+utilisation and Fmax.  Timing below a clock's target, a design that does not
+fit, or a network too slow for the sample rate is an :class:`NnhdlError`
+naming the figure — never a silently broken bitstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from nnhdl.errors import NnhdlError
+from nnhdl.model import Model, write_atomically
+
+from .calibration import CalConstants
+from .litex_soc import BOARDS, PmodSoC, hardware_manifest, model_id, pmod_io, shape_id
+from .pmod_init import RATES
+from .toolchain import install_wrappers, tool_versions
+
+__all__ = ["BuildOptions", "build", "parse_nextpnr_log", "BUILD_NAME", "default_model"]
+
+BUILD_NAME = "nnhdl_pmod_soc"
+CORE_NAME = "nnhdl_pmod"
+MARGIN_CYCLES = 16  # clocking="cdc": CDC FIFOs and registers around the network, per sample
+MCLK_MARGIN = 8  # clocking="mclk": calibration and core registers within the 256-cycle frame
+CLOCKINGS = ("auto", "mclk", "cdc")
+
+
+@dataclass
+class BuildOptions:
+    board: str = "ecpix5"
+    model: Model | None = None
+    model_path: str | None = None
+    sample_rate: int | None = None
+    sys_clock_mhz: float | None = None
+    build_dir: Path = Path("build/pmod")
+    lanes: object = None
+    cal_path: str | None = None
+    seed: int = 1
+    clocking: str = "auto"  # "mclk" when the schedule fits 256 cycles and no --sys-clock-mhz, else "cdc"
+    run_tools: bool = True  # False: write the Verilog/scripts only (fast checks), no bitstream
+
+
+def default_model() -> tuple[Model, str]:
+    """The bundled fpga_qb model, or a random fpga_qb model until one is bundled."""
+    from importlib import resources
+
+    p = resources.files("nnhdl").joinpath("models/fpga_qb.npz")
+    if p.is_file():
+        return Model.load(str(p)), "nnhdl/models/fpga_qb.npz (bundled)"
+    from nnhdl.configs import random_model
+
+    return random_model("fpga_qb", seed=0), "random fpga_qb (seed 0; no bundled model yet)"
+
+
+def parse_nextpnr_log(text: str) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
+    """Utilisation ``{bel: {"used", "available"}}`` and ``{clock: {"fmax", "target"}}`` (last report)."""
+    util: dict[str, dict[str, int]] = {}
+    block = text.rsplit("Device utilisation:", 1)
+    if len(block) == 2:
+        for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)", block[1].split("\n\n")[0]):
+            util[m.group(1)] = {"used": int(m.group(2)), "available": int(m.group(3))}
+    fmax: dict[str, dict[str, float]] = {}
+    for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)", text):
+        fmax[m.group(1)] = {"fmax_mhz": float(m.group(2)), "target_mhz": float(m.group(4))}
+    return util, fmax
+
+
+def _tool_errors(gw: Path) -> str:
+    """The tools' ERROR lines (e.g. nextpnr's "no BELs remaining" when the design does not fit)."""
+    lines = []
+    for log in (gw / "nextpnr.log", gw / f"{BUILD_NAME}.rpt"):
+        if log.exists():
+            lines += [l.strip() for l in log.read_text(errors="replace").splitlines() if "ERROR" in l]
+    if any("no BELs remaining" in l or "Unable to place" in l for l in lines):
+        lines.insert(0, "the design does not fit the device")
+    return (": " + " | ".join(lines[:4])) if lines else ""
+
+
+def _clock_name(net: str) -> str:
+    """nextpnr's global net name -> our domain name (the audio clock also drives the MCLK pin)."""
+    if "mclk" in net or "audio" in net:
+        return "audio"
+    if "pll0" in net or "sys" in net:
+        return "sys"
+    return net
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
+    """Build the bitstream; return the report (also written to ``report.json``)."""
+    t0 = time.monotonic()
+    if opts.board not in BOARDS:
+        raise NnhdlError(f"unknown board {opts.board!r}; choose one of {', '.join(BOARDS)}")
+    board = BOARDS[opts.board]
+    if opts.model is not None:
+        model, model_desc = opts.model, opts.model_path or "given model"
+    elif opts.model_path:
+        model, model_desc = Model.load(opts.model_path), opts.model_path
+    else:
+        model, model_desc = default_model()
+    rate = opts.sample_rate or (model.sample_rate if model.sample_rate in RATES else 192000)
+    if rate not in RATES:
+        raise NnhdlError(f"--sample-rate {rate}: the pmod driver supports {' and '.join(map(str, RATES))}")
+    cal = CalConstants.load(opts.cal_path) if opts.cal_path else CalConstants.default()
+    build_dir = Path(opts.build_dir).resolve()
+    if str(build_dir).startswith("/tmp/") or str(build_dir) == "/tmp":
+        log("note: build folder under /tmp: the YoWASP wrappers make paths relative to cope with it")
+
+    from nnhdl.hdl.network import Network
+    from .pmod import PmodOptions, PmodTop, to_verilog
+
+    net = Network(model, lanes=opts.lanes, banks=2)
+    if opts.clocking not in CLOCKINGS:
+        raise NnhdlError(f"--clocking {opts.clocking!r}: choose one of {', '.join(CLOCKINGS)}")
+    clocking = opts.clocking
+    if clocking == "auto":
+        fits = net.cycles_per_sample + MCLK_MARGIN <= 256
+        clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"
+    if clocking == "mclk":
+        if opts.sys_clock_mhz is not None:
+            raise NnhdlError("--clocking mclk runs everything at MCLK = 256 x the sample rate; drop --sys-clock-mhz")
+        sys_mhz, budget, margin = 256 * rate / 1e6, 256, MCLK_MARGIN
+    else:
+        sys_mhz = opts.sys_clock_mhz or board.default_sys_mhz
+        if not 10 <= sys_mhz <= 400:
+            raise NnhdlError(f"--sys-clock-mhz {sys_mhz}: choose a system clock between 10 and 400 MHz")
+        budget, margin = int(sys_mhz * 1e6 // rate), MARGIN_CYCLES
+    if net.cycles_per_sample + margin > budget:
+        how = ("use --clocking cdc with a faster --sys-clock-mhz, or add lanes" if clocking == "mclk"
+               else "raise --sys-clock-mhz or add lanes")
+        raise NnhdlError(f"the network needs {net.cycles_per_sample} cycles per sample (+{margin} around it) "
+                         f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget}; {how}")
+    mults, have = net.schedule.total("mult18"), board.device_figures["MULT18X18D"]
+    if mults > have:
+        raise NnhdlError(f"design does not fit: the network needs {mults} MULT18X18D, the {board.name} has "
+                         f"{have}; use fewer --lanes (e.g. --lanes {max(1, have // (2 * len(model.layers)))})")
+    log(f"model: {model_desc}: {model.params} params, {model.macs_per_sample} MACs/sample")
+    log(f"network: {net.cycles_per_sample} cycles/sample of {budget} available at {sys_mhz:g} MHz, {rate} Hz "
+        f"(clocking: {'everything on MCLK' if clocking == 'mclk' else 'system clock + CDC from MCLK'})")
+
+    gw = build_dir / "gateware"
+    gw.mkdir(parents=True, exist_ok=True)
+    log("converting the Amaranth core to Verilog ...")
+    top = PmodTop(model, net, options=PmodOptions(sample_rate=rate, sys_clk_hz=sys_mhz * 1e6, clocking=clocking),
+                  cal=cal)
+    text, ports = to_verilog(top, CORE_NAME)
+    vpath = gw / f"{CORE_NAME}.v"
+    write_atomically(vpath, lambda f: f.write(text), mode="w")
+
+    env = install_wrappers(build_dir / "toolchain")
+    platform_mod = importlib.import_module(f"litex_boards.platforms.{board.module}")
+    platform = platform_mod.Platform(toolchain="trellis")
+    platform.add_extension(pmod_io(board))
+    from litex.soc.integration.builder import Builder
+
+    log(f"building the LiteX SoC for {board.name} with yosys / nextpnr-ecp5 / ecppack (YoWASP) ...")
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)  # before LiteX's own basicConfig(INFO): keep its tree quiet
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = env["PATH"]
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            soc = PmodSoC(platform, board, model, vpath, ports, sys_clk_hz=sys_mhz * 1e6, sample_rate=rate,
+                          addr_width=net.addr_width, clocking=clocking)
+            builder = Builder(soc, output_dir=str(build_dir), csr_csv=str(build_dir / "csr.csv"),
+                              compile_software=False, compile_gateware=True)
+            builder.build(build_name=BUILD_NAME, run=opts.run_tools, seed=opts.seed)
+    except (OSError, RuntimeError, SystemExit) as e:
+        with contextlib.suppress(OSError):
+            (build_dir / "build.log").write_text(out.getvalue())
+        raise NnhdlError(f"FPGA build failed ({type(e).__name__}: {e}){_tool_errors(gw)}; "
+                         f"logs in {gw}") from None
+    finally:
+        os.environ["PATH"] = old_path
+    (build_dir / "build.log").write_text(out.getvalue())
+    pll_mhz = {k: round(v, 4) for k, v in soc.crg.actual_mhz.items()}
+    actual_rate = pll_mhz.get("sys") if clocking == "mclk" else pll_mhz.get("audio")
+    if not opts.run_tools:
+        return {"clocking": clocking, "sys_mhz": sys_mhz, "cycle_budget": budget, "build_dir": str(build_dir),
+                "pll_mhz": pll_mhz}
+
+    pnr_log = out.getvalue()
+    for cand in (gw / f"{BUILD_NAME}.tim", gw / "nextpnr.log"):
+        if cand.exists():
+            pnr_log = cand.read_text()
+    util, fmax_raw = parse_nextpnr_log(pnr_log)
+    fmax = {("sys" if clocking == "mclk" else _clock_name(k)): v for k, v in fmax_raw.items()}
+    bit = gw / f"{BUILD_NAME}.bit"
+    if not bit.exists():
+        raise NnhdlError(f"no bitstream produced; see {build_dir / 'build.log'}")
+    audio_hz = 256 * rate
+    report = {
+        "board": board.name,
+        "model": {"source": model_desc, "name": model.name, "fingerprint": model.fingerprint(),
+                  "model_id": f"{model_id(model):016x}", "shape_id": f"{shape_id(model):016x}",
+                  "params": model.params, "macs_per_sample": model.macs_per_sample,
+                  "hardware_manifest": hardware_manifest(model)},
+        "sample_rate": rate,
+        "clocking": clocking,
+        "clocks_mhz": {"sys": sys_mhz, "audio (MCLK)": audio_hz / 1e6},
+        "pll_mhz": pll_mhz,  # what the PLLs actually make (MCLK within 0.2% of 256 fs)
+        "actual_sample_rate": round(actual_rate * 1e6 / 256, 1) if actual_rate else None,
+        "cycles_per_sample": net.cycles_per_sample,
+        "cycle_budget": budget,
+        "lanes": list(net.lanes),
+        "utilisation": util,
+        "fmax": fmax,
+        "tool_versions": tool_versions(),
+        "bitstream": str(bit.relative_to(build_dir)),
+        "csr_csv": "csr.csv",
+        "build_seconds": round(time.monotonic() - t0, 1),
+    }
+    write_atomically(build_dir / "report.json", lambda f: f.write(json.dumps(report, indent=1)), mode="w")
+    check_report(report)
+    return report
+
+
+def check_report(report: dict) -> None:
+    """Raise if the design does not fit or a clock misses its target."""
+    util, fmax = report["utilisation"], report["fmax"]
+    if not util or not fmax:
+        raise NnhdlError("could not read utilisation/Fmax from the nextpnr log; see build.log")
+    for bel, u in util.items():
+        if u["used"] > u["available"]:
+            raise NnhdlError(f"design does not fit: {bel} {u['used']}/{u['available']}")
+    for clk, f in fmax.items():
+        if f["fmax_mhz"] < f["target_mhz"]:
+            raise NnhdlError(f"timing not met: clock '{clk}' reaches {f['fmax_mhz']:.1f} MHz, needs "
+                             f"{f['target_mhz']:.1f} MHz; lower --sys-clock-mhz or use fewer lanes")
+
+
+def summary_table(report: dict) -> str:
+    u = report["utilisation"]
+    rows = [("board", report["board"]), ("model", report["model"]["source"]),
+            ("sample rate", f"{report['sample_rate']} Hz"),
+            ("clocking", report["clocking"]),
+            ("cycles/sample", f"{report['cycles_per_sample']} of {report['cycle_budget']}")]
+    for bel in ("MULT18X18D", "DP16KD", "TRELLIS_COMB", "TRELLIS_FF"):
+        if bel in u:
+            rows.append((bel, f"{u[bel]['used']}/{u[bel]['available']}"))
+    for clk, f in report["fmax"].items():
+        rows.append((f"Fmax {clk}", f"{f['fmax_mhz']:.1f} MHz (target {f['target_mhz']:.1f})"))
+    rows.append(("build time", f"{report['build_seconds']} s"))
+    w = max(len(r[0]) for r in rows)
+    return "\n".join(f"{a:<{w}}  {b}" for a, b in rows)

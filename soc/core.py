@@ -1,0 +1,163 @@
+"""The network between the pmod's jacks: counts in, counts out, with status counters.
+
+Per sample: calibrated counts (4 counts/mV) → arithmetic shift right by 2 =
+Q4.12 mantissas (``nnhdl.audio_io.counts_to_mantissas``) → the network →
+shift left by 2 with saturation (``mantissas_to_counts``) → the outputs.
+Channel mapping comes from :class:`ChannelMap`; by default audio in 0 is the
+core wave, ins 1–2 the embedding CVs, network input 3 (if any) is 0, and
+out 0 is the shaped wave (outs 1–3 silent).
+
+The network may take up to one sample period: an input arriving while the
+previous sample is still being computed is dropped and counted as an
+*overrun* (never expected in normal operation).  Output for input t is
+presented as soon as it is ready, so the serdes sends it one frame later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nnhdl.errors import NnhdlError
+from nnhdl.model import Model
+
+from .tdm import SLOTS, Samples
+
+__all__ = ["ChannelMap", "BoardCore", "COUNT_SHIFT"]
+
+COUNT_SHIFT = 2
+EMBEDDING_INPUTS = (1, 2)
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """``inputs[j]``: pmod input feeding network input j (None = 0);
+    ``outputs[c]``: network output driving pmod output c (None = silent)."""
+
+    inputs: tuple[int | None, ...]
+    outputs: tuple[int | None, ...]
+
+    @classmethod
+    def default(cls, model: Model) -> "ChannelMap":
+        """DESIGN §5: in 0 = core wave, ins 1–2 = embedding, in 3 = 0; out 0 = shaped wave.
+
+        A model may override with ``meta["pmod"] = {"inputs": [...], "outputs": [...]}``.
+        """
+        pm = model.meta.get("pmod") if isinstance(model.meta, dict) else None
+        if isinstance(pm, dict):
+            return cls.from_lists(model, pm.get("inputs"), pm.get("outputs"))
+        inputs = tuple(j if j < 3 else None for j in range(model.input_dim))
+        return cls.from_lists(model, list(inputs), [0, None, None, None])
+
+    @classmethod
+    def from_lists(cls, model: Model, inputs: Any, outputs: Any) -> "ChannelMap":
+        if not isinstance(inputs, list) or len(inputs) != model.input_dim:
+            raise NnhdlError(f"pmod channel map: 'inputs' needs {model.input_dim} entries (one per network input)")
+        if not isinstance(outputs, list) or len(outputs) != SLOTS:
+            raise NnhdlError(f"pmod channel map: 'outputs' needs {SLOTS} entries (one per pmod output)")
+        for j, v in enumerate(inputs):
+            if v is not None and not (isinstance(v, int) and 0 <= v < SLOTS):
+                raise NnhdlError(f"pmod channel map: inputs[{j}] = {v!r} is not a pmod input 0..{SLOTS - 1} or null")
+        for c, v in enumerate(outputs):
+            if v is not None and not (isinstance(v, int) and 0 <= v < model.output_dim):
+                raise NnhdlError(f"pmod channel map: outputs[{c}] = {v!r} is not a network output "
+                                 f"0..{model.output_dim - 1} or null")
+        return cls(tuple(inputs), tuple(outputs))
+
+
+class BoardCore(wiring.Component):
+    """Wraps a network component (``make_network(model)``) for the pmod.
+
+    ``adc``/``dac`` carry counts; ``bypass`` copies inputs to outputs;
+    ``emb_override`` replaces the embedding inputs by ``emb_value`` (counts).
+    Counters (cleared by ``clear``): ``samples``, ``overruns``,
+    ``saturations`` (output samples clipped by the <<2), ``cycles`` (last
+    input-to-output cycles) and ``cycles_max``.
+    """
+
+    def __init__(self, model: Model, network: wiring.Component, channels: ChannelMap | None = None) -> None:
+        self.model = model
+        self.network = network
+        self.channels = channels or ChannelMap.default(model)
+        ww = network.signature.members["weight_write"]  # same direction as on the network
+        super().__init__({
+            "adc": In(stream.Signature(Samples(), always_ready=True)),
+            "dac": Out(stream.Signature(Samples(), always_ready=True)),
+            "bypass": In(1),
+            "emb_override": In(1),
+            "emb_value": In(signed(16)).array(len(EMBEDDING_INPUTS)),
+            "weight_write": ww,
+            "bank_swap": In(1),
+            "active_bank": Out(1),
+            "clear": In(1),
+            "samples": Out(32),
+            "overruns": Out(32),
+            "saturations": Out(32),
+            "cycles": Out(16),
+            "cycles_max": Out(16),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.network = net = self.network
+        wiring.connect(m, wiring.flipped(self.weight_write), net.weight_write)
+        m.d.comb += [net.bank_swap.eq(self.bank_swap), self.active_bank.eq(net.active_bank)]
+
+        # ---- input side: map channels, counts >> 2, hand to the network
+        in_valid = Signal()
+        inflight = Signal()  # from accepting an input until its output leaves
+        counting = Signal(16)
+        with m.If(net.i.valid & net.i.ready):
+            m.d.sync += in_valid.eq(0)
+        m.d.comb += net.i.valid.eq(in_valid)
+        emb = dict(zip(EMBEDDING_INPUTS, self.emb_value))
+        with m.If(self.adc.valid):
+            m.d.sync += self.samples.eq(self.samples + 1)
+            with m.If(self.bypass):
+                pass
+            with m.Elif(inflight):
+                m.d.sync += self.overruns.eq(self.overruns + 1)
+            with m.Else():
+                m.d.sync += [in_valid.eq(1), inflight.eq(1), counting.eq(0)]
+                for j, src in enumerate(self.channels.inputs):
+                    val = self.adc.payload[src] if src is not None else Const(0, signed(16))
+                    if j in emb:
+                        val = Mux(self.emb_override, emb[j], val)
+                    m.d.sync += net.i.payload[j].eq(val >> COUNT_SHIFT)
+
+        # ---- output side: << 2 with saturation, map channels
+        m.d.comb += net.o.ready.eq(1)
+        with m.If(inflight):
+            m.d.sync += counting.eq(counting + 1)
+        # a mantissa y saturates in int16 counts when y << 2 leaves [-32768, 32767]
+        sat_any = []
+        out_vals = []
+        for c, src in enumerate(self.channels.outputs):
+            if src is None:
+                out_vals.append(0)
+                continue
+            y = net.o.payload[src]
+            hi, lo = y >= 8192, y < -8192
+            sat_any.extend([hi, lo])
+            out_vals.append(Mux(hi, 32767, Mux(lo, -32768, (y << COUNT_SHIFT)[:16])))
+        m.d.sync += self.dac.valid.eq(0)
+        with m.If(net.o.valid & inflight):
+            m.d.sync += [inflight.eq(0), self.cycles.eq(counting + 1)]
+            with m.If(counting + 1 > self.cycles_max):
+                m.d.sync += self.cycles_max.eq(counting + 1)
+            with m.If(~self.bypass):  # (a result finishing after bypass was set is dropped)
+                m.d.sync += self.dac.valid.eq(1)
+                for c, v in enumerate(out_vals):
+                    m.d.sync += self.dac.payload[c].eq(v)
+                if sat_any:
+                    with m.If(Cat(*sat_any).any()):
+                        m.d.sync += self.saturations.eq(self.saturations + 1)
+        with m.If(self.adc.valid & self.bypass):
+            m.d.sync += [self.dac.valid.eq(1), self.dac.payload.eq(self.adc.payload)]
+        with m.If(self.clear):
+            m.d.sync += [self.samples.eq(0), self.overruns.eq(0), self.saturations.eq(0), self.cycles_max.eq(0)]
+        return m

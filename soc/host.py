@@ -1,0 +1,184 @@
+"""Host side of the SoC: talk to the CSRs over UARTBone (or any bus with read/write).
+
+``load_weights`` writes a model's weight image into the inactive bank,
+verifies it by reading the write-through shadow back, switches banks (the
+switch lands on a sample boundary in hardware) and updates the model id.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from nnhdl.errors import NnhdlError
+from nnhdl.model import Model
+
+from .litex_soc import hardware_manifest, model_id, shape_id
+
+__all__ = ["Bus", "UARTBoneBus", "CSRMap", "Board", "load_weights", "read_status", "describe_mismatch", "STATUS_FIELDS"]
+
+PREFIX = "nn_"
+STATUS_FIELDS = ("samples", "overruns", "saturations", "clipped", "cycles", "cycles_max", "active_bank", "jack",
+                 "i2c", "model_id", "shape_id", "n_weights", "serial")
+
+
+class Bus(Protocol):
+    def read(self, addr: int, length: int | None = None) -> int | list[int]: ...
+    def write(self, addr: int, data: int | list[int], burst: str = "incr") -> None: ...
+
+
+class UARTBoneBus:
+    """LiteX UARTBone protocol over pyserial, with timeouts (a silent port is an error, not a hang).
+
+    Frames: command byte (1 write-incr, 2 read-incr, 3 write-fixed, 4 read-fixed), word
+    count, 32-bit word address (big endian), then 32-bit big-endian data words.
+    """
+
+    def __init__(self, port: str, baudrate: int = 115200, timeout: float = 2.0) -> None:
+        try:
+            import serial
+        except ImportError:
+            raise NnhdlError("pyserial is not installed; pip install 'nnhdl[soc]'") from None
+        try:
+            self.port = serial.serial_for_url(port, baudrate, timeout=timeout)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise NnhdlError(f"cannot open {port}: {e}") from None
+        self.name = port
+
+    def close(self) -> None:
+        self.port.close()
+
+    def _send(self, cmd: int, addr: int, words: list[int]) -> None:
+        self.port.reset_input_buffer()
+        self.port.write(bytes([cmd, len(words) if cmd in (1, 3) else words[0]]) + (addr // 4).to_bytes(4, "big")
+                        + b"".join(int(w).to_bytes(4, "big") for w in (words if cmd in (1, 3) else [])))
+
+    def read(self, addr: int, length: int | None = None) -> int | list[int]:
+        n = 1 if length is None else length
+        self._send(2, addr, [n])
+        data = self.port.read(4 * n)
+        if len(data) != 4 * n:
+            raise NnhdlError(f"{self.name}: no answer from the board's UART bridge (wrong port, or not "
+                             f"running an nnhdl bitstream?)")
+        vals = [int.from_bytes(data[4 * i: 4 * i + 4], "big") for i in range(n)]
+        return vals[0] if length is None else vals
+
+    def write(self, addr: int, data: int | list[int], burst: str = "incr") -> None:
+        words = data if isinstance(data, list) else [data]
+        for i in range(0, len(words), 255):
+            chunk = words[i: i + 255]
+            self._send(3 if burst == "fixed" else 1, addr if burst == "fixed" else addr + 4 * i, chunk)
+
+
+@dataclass(frozen=True)
+class CSRMap:
+    """``name -> (address, 32-bit words)`` from LiteX's csr.csv."""
+
+    regs: dict[str, tuple[int, int]]
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CSRMap":
+        path = Path(path)
+        if not path.is_file():
+            raise NnhdlError(f"{path}: no csr.csv; pass --build-dir of the build that made the bitstream")
+        regs = {}
+        with path.open() as f:
+            for row in csv.reader(f):
+                if row and row[0] == "csr_register":
+                    regs[row[1]] = (int(row[2], 0), int(row[3]))
+        if not any(k.startswith(PREFIX) for k in regs):
+            raise NnhdlError(f"{path}: no nnhdl registers in this csr.csv (was it built by `boards.pmod build`?)")
+        return cls(regs)
+
+
+class Board:
+    """Named CSR access (multi-word registers are most significant word first, as LiteX lays them out)."""
+
+    def __init__(self, bus: Bus, csrs: CSRMap) -> None:
+        self.bus = bus
+        self.csrs = csrs
+
+    def _reg(self, name: str) -> tuple[int, int]:
+        try:
+            return self.csrs.regs[PREFIX + name]
+        except KeyError:
+            raise NnhdlError(f"register {name!r} not in csr.csv (built by an older version?)") from None
+
+    def read(self, name: str) -> int:
+        addr, n = self._reg(name)
+        v = 0
+        for i in range(n):
+            v = (v << 32) | int(self.bus.read(addr + 4 * i))
+        return v
+
+    def write(self, name: str, value: int) -> None:
+        addr, n = self._reg(name)
+        for i in range(n):
+            self.bus.write(addr + 4 * i, (value >> (32 * (n - 1 - i))) & 0xFFFFFFFF)
+
+    def write_fifo(self, name: str, values: list[int]) -> None:
+        addr, n = self._reg(name)
+        self.bus.write(addr, values, burst="fixed")
+
+
+def describe_mismatch(built: dict, model: Model) -> str:
+    """Name the first field where ``model`` differs from the built network's manifest."""
+    new = hardware_manifest(model)
+    for key in ("qformat", "rounding", "input_dim", "output_dim"):
+        if built.get(key) != new.get(key):
+            return f"{key} is {new.get(key)!r} but the bitstream was built for {built.get(key)!r}"
+    bl, nl = built.get("layers", []), new["layers"]
+    if len(bl) != len(nl):
+        return f"the model has {len(nl)} layers but the bitstream was built for {len(bl)}"
+    for n, (a, b) in enumerate(zip(bl, nl)):
+        for key in a:
+            if a.get(key) != b.get(key):
+                return f"layer {n} {key} is {b.get(key)!r} but the bitstream was built for {a.get(key)!r}"
+    return "the layer shapes differ from the built network"
+
+
+def load_weights(board: Board, model: Model, *, built_manifest: dict | None = None,
+                 progress: Callable[[str], None] = lambda s: None) -> dict:
+    """Upload, verify, switch.  Returns a summary; raises NnhdlError on any mismatch."""
+    from nnhdl.hdl.weights import weight_image
+
+    model.validate()
+    want = shape_id(model)
+    have = board.read("shape_id")
+    if have != want:
+        why = describe_mismatch(built_manifest, model) if built_manifest else \
+            f"shape id {want:016x} differs from the board's {have:016x}"
+        raise NnhdlError(f"cannot load these weights without resynthesis: {why}")
+    image = weight_image(model)
+    n = board.read("n_weights")
+    if n != len(image):
+        raise NnhdlError(f"the board holds {n} weights, the model {len(image)}")
+    words = [int(v) & 0xFFFF for v in image]
+    bank = board.read("active_bank")
+    progress(f"writing {len(words)} weights into bank {1 - bank}")
+    board.write("weight_addr", 0)
+    board.write_fifo("weight_data", words)
+    progress("verifying")
+    bad = []
+    for a, w in enumerate(words):
+        board.write("weight_addr", a)
+        if board.read("weight_readback") & 0xFFFF != w:
+            bad.append(a)
+    if bad:
+        raise NnhdlError(f"read-back mismatch at {len(bad)} addresses (first {bad[0]}); bank not switched")
+    board.write("pulse", 1)  # bit 0: bank_swap
+    for _ in range(100):
+        if board.read("active_bank") != bank:
+            break
+    else:
+        raise NnhdlError("the bank did not switch (is audio running? the switch waits for a sample boundary)")
+    board.write("model_id", model_id(model))
+    return {"weights": len(words), "active_bank": 1 - bank, "model_id": f"{model_id(model):016x}"}
+
+
+def read_status(board: Board) -> dict[str, int]:
+    return {k: board.read(k) for k in STATUS_FIELDS}

