@@ -52,7 +52,7 @@ def test_run_rtl_pysim_with_vcd(qb, tmp_path, capsys):
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
 def test_run_rtl_verilator(qb, tmp_path, tmp_path_factory, capsys, monkeypatch):
-    from test_hdl_verilator import _shared_cache
+    from tests.test_hdl_verilator import _shared_cache
 
     monkeypatch.setenv("NNHDL_CACHE", _shared_cache(tmp_path_factory))
     model = random_model("fpga_qb", seed=4)
