@@ -111,6 +111,9 @@ def forward(params: Params, x: jax.Array, net: Net, quantised: bool = True) -> j
     return h
 
 
+_forward_jit = jax.jit(forward, static_argnums=(2, 3))
+
+
 def export_model(params: Params, net: Net, meta: dict[str, Any]) -> Model:
     """Integer model from trained parameters: exactly the quantisers' mantissas."""
     layers = []
@@ -138,7 +141,7 @@ def golden_equivalent(model: Model, x_mantissas: np.ndarray) -> np.ndarray:
     """
     net = Net.from_model(model)
     x = jnp.asarray(np.asarray(x_mantissas, dtype=np.float64) / model.qformat.scale, jnp.float64)[None]
-    y = np.asarray(forward(params_from_model(model), x, net, quantised=True))[0]
+    y = np.asarray(_forward_jit(params_from_model(model), x, net, True))[0]
     m = y * model.qformat.scale
     out = np.rint(m).astype(np.int64)
     if not np.array_equal(out, m):

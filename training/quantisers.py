@@ -71,8 +71,12 @@ def _po2_mantissa_float(w: jax.Array, fmt: QFormat) -> jax.Array:
 
 
 def quantize_po2_jax(w: jax.Array, fmt: QFormat) -> jax.Array:
-    """po2 weight quantiser in model units (straight-through gradient)."""
-    return ste(w, _po2_mantissa_float(w, fmt) / fmt.scale)
+    """po2 weight quantiser in model units (straight-through gradient below +-2).
+
+    The straight-through base is clipped so that ``w + (q - w)`` is exact in
+    float32 (q is then within a factor of two of w, or zero).
+    """
+    return ste(jnp.clip(w, -2.0, 2.0), _po2_mantissa_float(w, fmt) / fmt.scale)
 
 
 def quantize_weight(w: jax.Array, kind: str, fmt: QFormat) -> jax.Array:
