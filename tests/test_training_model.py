@@ -86,7 +86,8 @@ def test_resume_continues_exactly(tiny_config, tmp_path):
         other.load_checkpoint(tmp_path / "c.ckpt.npz")
 
 
-def test_train_cli_writes_model_with_meta(tiny_config, tmp_path, capsys):
+def test_train_cli_writes_model_with_meta(tiny_config, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "m.npz"
     assert train_main(["--config", tiny_config, "--steps", "30", "--batch", "4", "--out", str(out),
                        "--seed", "5", "--quiet"]) == 0
@@ -94,7 +95,7 @@ def test_train_cli_writes_model_with_meta(tiny_config, tmp_path, capsys):
     assert m.meta["steps"] == 30 and m.meta["seed"] == 5 and m.meta["data"] == "synthetic"
     assert m.meta["config"]["name"] == "tiny"
     assert set(m.meta["final_loss"]) == {"quantised", "float"}
-    assert (tmp_path / "m.ckpt.npz").exists()
+    assert (tmp_path / "runs" / "m.ckpt.npz").exists()
     # resume past the end: more steps continue from the checkpoint
     assert train_main(["--config", tiny_config, "--steps", "40", "--batch", "4", "--out", str(out),
                        "--seed", "5", "--quiet", "--resume"]) == 0

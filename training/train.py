@@ -244,33 +244,52 @@ def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: b
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="fpga_qb", help="fpga_qb, fpga_po2, mcu or a layer-list JSON (default fpga_qb)")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
-    p.add_argument("--steps", type=int, default=3000, help="optimiser steps (default 3000)")
-    p.add_argument("--batch", type=int, default=32, help="windows per step (default 32)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimiser steps (default: the bundled model's setting for fpga_qb/fpga_po2/mcu, else 3000)")
+    p.add_argument("--batch", type=int, default=None, help="windows per step (default 32)")
     p.add_argument("--window", type=int, default=None,
                    help="window length in samples (default: receptive field + 255)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate (warm-up, cosine decay; default 3e-3)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak Adam learning rate, warm-up then cosine decay (default 1e-2 for the reference "
+                        "configurations, else 3e-3)")
     p.add_argument("--data", default="synthetic", help="'synthetic' or a folder of WAV recordings with JSON sidecars")
     p.add_argument("--sample-rate", type=int, default=None, help="sample rate in Hz (default: the configuration's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed for weights and data (default 0)")
     p.add_argument("--qat-from", type=int, default=0,
                    help="step from which the forward pass is quantised (default 0: quantised throughout)")
-    p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT with .ckpt.npz)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file (default runs/OUT_STEM.ckpt.npz)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--report", action="store_true",
+                   help="then evaluate the model (python -m training.evaluate) and write its report next to it")
 
 
 def run(args: argparse.Namespace) -> int:
+    from .defaults import DEFAULTS, GENERIC
+
+    d = DEFAULTS.get(args.config, GENERIC)
+    for key in ("steps", "batch", "lr", "seed"):
+        if getattr(args, key) is None:
+            setattr(args, key, d[key])
     cfg = TrainConfig(args.config, args.steps, args.batch, args.window, args.lr, args.seed, args.data,
                       args.sample_rate, args.qat_from)
     out = Path(args.out)
-    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".ckpt.npz")
+    if args.checkpoint:
+        ckpt = Path(args.checkpoint)
+    else:  # not next to the model: bundled models live in a package folder
+        Path("runs").mkdir(exist_ok=True)
+        ckpt = Path("runs") / (out.stem + ".ckpt.npz")
     model = train(cfg, out, ckpt, args.resume, not args.quiet, args.checkpoint_every,
                   {"command": "python -m training.train " + " ".join(_argv_for_meta(args))})
     fl = model.meta["final_loss"]
     print(f"wrote {out}: {model.name}, {model.params:,} parameters, {model.meta['steps']} steps in "
           f"{model.meta['train_seconds']} s; validation loss {fl['quantised']:.3e} (quantised), "
           f"{fl['float']:.3e} (float)")
+    if args.report:
+        from .evaluate import main as evaluate_main
+
+        return evaluate_main(["--model", str(out)])
     return 0
 
 
