@@ -168,7 +168,7 @@ class SyntheticData(Dataset):
 class TestSegment:
     """One held-out window: where it sits in the embedding space and its samples."""
 
-    label: str  # corner name or "a|b@alpha"
+    label: str  # corner name or "a/b@alpha"
     alpha: float
     edge: int
     freq: float
@@ -190,7 +190,7 @@ def test_set(input_dim: int, sample_rate: int, fmt: QFormat = QFormat(), *, per_
         points.append((a, e, 1.0))
     for e, (a, b) in enumerate(EDGES):
         for al in alphas:
-            points.append((f"{a}|{b}@{al:g}", e, float(al)))
+            points.append((f"{a}/{b}@{al:g}", e, float(al)))
     out = []
     for label, e, al in points:
         freq = np.exp(rng.uniform(math.log(F_MIN), math.log(F_MAX), size=per_point))

@@ -218,7 +218,17 @@ def write_report(model: Model, scores: Scores, out_dir: Path, stem: str, picture
               f"Fingerprint `{model.fingerprint()[:16]}`.", ""]
     if meta.get("command"):
         lines += [f"Trained with `{meta['command']}` ({meta.get('steps')} steps, "
-                  f"{meta.get('train_seconds', '?')} s, data {meta.get('data')}).", ""]
+                  f"{meta.get('train_seconds', '?')} s of training on a shared 2-core machine, data "
+                  f"{meta.get('data')}, seed {meta.get('seed')}).", ""]
+    fl = meta.get("final_loss")
+    if isinstance(fl, dict) and "quantised" in fl:
+        lines += [f"Final validation loss (MSE in model units^2 on output 0): {fl['quantised']:.3e} quantised "
+                  f"forward pass, {fl.get('float', float('nan')):.3e} float forward pass.", ""]
+    from nnhdl.configs import REFERENCE
+
+    if meta.get("trained_by", "").startswith("training.train") and model.name in REFERENCE:
+        lines += [f"Reproduce (settings in `training/defaults.py`): `python -m training.train --config {model.name} "
+                  f"--out nnhdl/models/{model.name}.npz --report`", ""]
     lines += ["Held-out set: fixed seed, never used in training; 12 windows per point, frequencies log-uniform "
               "20 Hz - 2 kHz, 4096 samples each, scored after the receptive field. NMSE = MSE / variance of "
               "the target. *Golden* is `nnhdl.reference.evaluate` (the integers the FPGA/MCU compute); "

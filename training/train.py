@@ -302,7 +302,10 @@ def _argv_for_meta(args: argparse.Namespace) -> list[str]:
         parts.append(f"--sample-rate {args.sample_rate}")
     if args.qat_from:
         parts.append(f"--qat-from {args.qat_from}")
-    return parts + ["--out", Path(args.out).name]
+    parts.append(f"--out {args.out}")
+    if args.report:
+        parts.append("--report")
+    return parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
