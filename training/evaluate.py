@@ -240,6 +240,11 @@ def write_report(model: Model, scores: Scores, out_dir: Path, stem: str, picture
     lines += [f"Mean over corners **{scores.mean:.4f}**, worst **{scores.worst:.4f}** "
               f"({goal} the fpga_qb goal: mean <= {GOAL_MEAN}, worst <= {GOAL_WORST}).", ""]
     lines += ["## Between corners (constant-power cross-fade, alpha = 0.5)", ""] + _table(edge_rows) + [""]
+    worse = [k for k, g, f in corner_rows + edge_rows if f > 2 * g + 0.01]
+    if worse:
+        lines += [f"The float-weights column is much worse at {', '.join(worse)}: the trained integer network "
+                  "relies on Q-format saturation (layer outputs clipped to the format's range), which the "
+                  "unquantised float network does not have. Training optimised the integer behaviour.", ""]
     ag = scores.jax_agreement
     if ag:
         lines += ["## JAX forward pass vs golden model", "",
