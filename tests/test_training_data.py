@@ -153,7 +153,8 @@ def test_bad_recordings_give_clear_errors(tmp_path, case, message):
     assert message in str(e.value)
 
 
-def test_train_cli_on_recordings(tmp_path, capsys):
+def test_train_cli_on_recordings(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     from nnhdl.model import Model
     from training.train import main
 

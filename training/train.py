@@ -138,6 +138,7 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------
 
     def save_checkpoint(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         leaves = jax.tree_util.tree_leaves((self.params, self.opt_state))
         arrays = {f"leaf{n}": np.asarray(v) for n, v in enumerate(leaves)}
         arrays["state"] = np.array(json.dumps({"step": self.step, "config": self.cfg.as_dict(),
@@ -278,7 +279,6 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint:
         ckpt = Path(args.checkpoint)
     else:  # not next to the model: bundled models live in a package folder
-        Path("runs").mkdir(exist_ok=True)
         ckpt = Path("runs") / (out.stem + ".ckpt.npz")
     model = train(cfg, out, ckpt, args.resume, not args.quiet, args.checkpoint_every,
                   {"command": "python -m training.train " + " ".join(_argv_for_meta(args))})
