@@ -44,6 +44,8 @@ def test_evaluate_json_and_errors(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert set(d["nmse_corner"]) == {"sine", "ramp", "square", "zigzag"}
     assert d["jax_agreement"]["exact"] is True
+    for k, v in d["nmse_corner"].items():  # the per-band shares add up to the corner's NMSE
+        assert sum(d["nmse_corner_by_band"][k].values()) == pytest.approx(v)
     assert main(["--model", str(tmp_path / "missing.npz")]) == 2
     assert "no such model file" in capsys.readouterr().err
     narrow = random_model(NetworkSpec("n", 2, (LayerSpec(1, 1, 1, "qb", "none"),)), seed=0)

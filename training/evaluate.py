@@ -30,6 +30,8 @@ from .data import CORNER_SCALE, CORNERS, EDGES, SyntheticData, crossfade, embedd
 
 __all__ = ["Scores", "score", "evaluate_model", "main"]
 
+#: Frequency bands for the per-band breakdown (Hz).
+BANDS = (("20-200 Hz", 0.0, 200.0), ("200-2000 Hz", 200.0, 1e9))
 #: fpga_qb's quality goal (golden model, held-out set).
 GOAL_MEAN, GOAL_WORST = 0.02, 0.05
 
@@ -41,6 +43,7 @@ class Scores:
     corner_float: dict[str, float]
     edge_float: dict[str, float]
     jax_agreement: dict[str, Any] = field(default_factory=dict)
+    corner_band: dict[str, dict[str, float]] = field(default_factory=dict)  # golden, per frequency band
 
     @property
     def mean(self) -> float:
@@ -53,7 +56,7 @@ class Scores:
     def as_dict(self) -> dict[str, Any]:
         return {"nmse_corner": self.corner, "nmse_edge": self.edge, "nmse_corner_float": self.corner_float,
                 "nmse_edge_float": self.edge_float, "nmse_corner_mean": self.mean, "nmse_corner_worst": self.worst,
-                "jax_agreement": self.jax_agreement}
+                "nmse_corner_by_band": self.corner_band, "jax_agreement": self.jax_agreement}
 
 
 def _check_task(model: Model) -> None:
@@ -68,6 +71,7 @@ def score(model: Model, *, per_point: int = 12, length: int = 4096, float_model:
     segs = test_set(model.input_dim, model.sample_rate, fmt, per_point=per_point, length=length)
     start = model.receptive_field - 1
     err: dict[str, list[float]] = {}
+    band_err: dict[tuple[str, str], list[float]] = {}
     errf: dict[str, list[float]] = {}
     var: dict[str, list[float]] = {}
     for s in segs:
@@ -76,6 +80,9 @@ def score(model: Model, *, per_point: int = 12, length: int = 4096, float_model:
         t = s.y[start:].astype(np.float64)
         err.setdefault(s.label, []).append(float(np.sum((y - t) ** 2)))
         var.setdefault(s.label, []).append(t)
+        if s.label in CORNERS:
+            band = next(name for name, lo, hi in BANDS if lo <= s.freq < hi)
+            band_err.setdefault((s.label, band), []).append(float(np.sum((y - t) ** 2)))
         if float_model:
             yf = reference.evaluate_float(model, fmt.to_float(xm))[start:, 0]
             errf.setdefault(s.label, []).append(float(np.sum((yf - t) ** 2)))
@@ -88,8 +95,13 @@ def score(model: Model, *, per_point: int = 12, length: int = 4096, float_model:
             nmsef[label] = float(np.sum(errf[label]) / denom)
     corner = {k: v for k, v in nmse.items() if k in CORNERS}
     edge = {k: v for k, v in nmse.items() if k not in CORNERS}
+    bands: dict[str, dict[str, float]] = {}
+    for (label, band), e in band_err.items():
+        # normalised by the corner's pooled variance, so the bands add up to the corner's NMSE
+        t_all = np.concatenate(var[label])
+        bands.setdefault(label, {})[band] = float(np.sum(e) / np.sum((t_all - t_all.mean()) ** 2))
     return Scores(corner, edge, {k: v for k, v in nmsef.items() if k in CORNERS},
-                  {k: v for k, v in nmsef.items() if k not in CORNERS})
+                  {k: v for k, v in nmsef.items() if k not in CORNERS}, corner_band=bands)
 
 
 def jax_agreement(model: Model, samples: int = 4096, seed: int = 0) -> dict[str, Any]:
@@ -240,6 +252,14 @@ def write_report(model: Model, scores: Scores, out_dir: Path, stem: str, picture
     lines += [f"Mean over corners **{scores.mean:.4f}**, worst **{scores.worst:.4f}** "
               f"({goal} the fpga_qb goal: mean <= {GOAL_MEAN}, worst <= {GOAL_WORST}).", ""]
     lines += ["## Between corners (constant-power cross-fade, alpha = 0.5)", ""] + _table(edge_rows) + [""]
+    if scores.corner_band:
+        lines += ["Where the corner error comes from (share of each corner's NMSE by test frequency; fast waves "
+                  "have more discontinuities per second, and a causal network needs a few samples to see a "
+                  "turning point of the core wave):", "",
+                  "| corner | " + " | ".join(b for b, _, _ in BANDS) + " |", "|---|" + "---:|" * len(BANDS)]
+        for k, d in scores.corner_band.items():
+            lines.append(f"| {k} | " + " | ".join(f"{d.get(b, 0.0):.4f}" for b, _, _ in BANDS) + " |")
+        lines.append("")
     worse = [k for k, g, f in corner_rows + edge_rows if f > 2 * g + 0.01]
     if worse:
         lines += [f"The float-weights column is much worse at {', '.join(worse)}: the trained integer network "
