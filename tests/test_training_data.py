@@ -169,6 +169,13 @@ def test_train_cli_on_recordings(tmp_path, capsys, monkeypatch):
     assert main(["--config", str(cfg), "--data", str(rec), "--steps", "5", "--batch", "4", "--out", str(out),
                  "--quiet"]) == 0
     assert Model.load(out).meta["data"].startswith("recordings:rec")
+    from training.evaluate import main as evaluate_main
+
+    assert evaluate_main(["--model", str(out), "--data", str(rec), "--no-pictures", "--per-point", "1",
+                          "--length", "300", "--out", str(tmp_path / "rep")]) == 0
+    text = capsys.readouterr().out
+    assert "recording osc.wav (+1,+1)" in text
+    assert "| osc.wav (-1,-1) |" in (tmp_path / "rep" / "m.md").read_text()
     assert main(["--config", str(cfg), "--data", str(tmp_path / "nothing"), "--steps", "5", "--out",
                  str(tmp_path / "n.npz"), "--quiet"]) == 2
     assert "recordings folder does not exist" in capsys.readouterr().err

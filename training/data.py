@@ -304,6 +304,18 @@ class RecordingData(Dataset):
                                  "is the cable plugged in?")
         return _Recording(path, units[:, core_ch], {c: units[:, ch] for ch, c in targets})
 
+    def held_out(self) -> list[tuple[str, tuple[float, float], np.ndarray, np.ndarray]]:
+        """``(file name, corner, x [T, input_dim] units, target [T])`` for every recorded corner's held-out part."""
+        out = []
+        for r in self.recordings:
+            n = len(r.core)
+            lo = int(n * (1.0 - self.holdout))
+            for corner, target in r.targets.items():
+                emb = CORNER_SCALE * np.asarray(corner, dtype=np.float64)[None, :]
+                x = _inputs(r.core[None, lo:], emb, self.input_dim, self.fmt)[0]
+                out.append((r.path.name, corner, x, target[lo:]))
+        return out
+
     def _span(self, r: _Recording, length: int, train: bool) -> tuple[int, int]:
         n = len(r.core)
         split = int(n * (1.0 - self.holdout))

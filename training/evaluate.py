@@ -44,6 +44,7 @@ class Scores:
     edge_float: dict[str, float]
     jax_agreement: dict[str, Any] = field(default_factory=dict)
     corner_band: dict[str, dict[str, float]] = field(default_factory=dict)  # golden, per frequency band
+    recordings: dict[str, float] = field(default_factory=dict)  # golden, held-out recordings
 
     @property
     def mean(self) -> float:
@@ -56,7 +57,8 @@ class Scores:
     def as_dict(self) -> dict[str, Any]:
         return {"nmse_corner": self.corner, "nmse_edge": self.edge, "nmse_corner_float": self.corner_float,
                 "nmse_edge_float": self.edge_float, "nmse_corner_mean": self.mean, "nmse_corner_worst": self.worst,
-                "nmse_corner_by_band": self.corner_band, "jax_agreement": self.jax_agreement}
+                "nmse_corner_by_band": self.corner_band, "nmse_recordings": self.recordings,
+                "jax_agreement": self.jax_agreement}
 
 
 def _check_task(model: Model) -> None:
@@ -102,6 +104,24 @@ def score(model: Model, *, per_point: int = 12, length: int = 4096, float_model:
         bands.setdefault(label, {})[band] = float(np.sum(e) / np.sum((t_all - t_all.mean()) ** 2))
     return Scores(corner, edge, {k: v for k, v in nmsef.items() if k in CORNERS},
                   {k: v for k, v in nmsef.items() if k not in CORNERS}, corner_band=bands)
+
+
+def score_recordings(model: Model, folder: str) -> dict[str, float]:
+    """NMSE of the golden model on the held-out part (last 20 %) of every recorded corner."""
+    from .data import RecordingData
+
+    _check_task(model)
+    data = RecordingData(folder, model.input_dim, model.sample_rate, model.qformat)
+    fmt = model.qformat
+    start = model.receptive_field - 1
+    out = {}
+    for name, corner, x, t in data.held_out():
+        if len(t) <= start + 1:
+            raise NnhdlError(f"{name}: held-out part is shorter than the receptive field ({model.receptive_field})")
+        y = fmt.to_float(reference.evaluate(model, fmt.quantize(x))[start:, 0])
+        t = t[start:]
+        out[f"{name} ({corner[0]:+g},{corner[1]:+g})"] = float(np.sum((y - t) ** 2) / np.sum((t - t.mean()) ** 2))
+    return out
 
 
 def jax_agreement(model: Model, samples: int = 4096, seed: int = 0) -> dict[str, Any]:
@@ -221,7 +241,7 @@ def _table(rows: list[tuple[str, float, float]]) -> list[str]:
 
 
 def write_report(model: Model, scores: Scores, out_dir: Path, stem: str, pictures: dict[str, str],
-                 model_path: Path) -> Path:
+                 model_path: Path, recordings: dict[str, float] | None = None) -> Path:
     meta = model.meta
     lines = [f"# {model.name or stem}: evaluation", ""]
     lines += [f"{model.qformat}, rounding {model.rounding}, {model.input_dim} in -> {model.output_dim} out, "
@@ -265,6 +285,9 @@ def write_report(model: Model, scores: Scores, out_dir: Path, stem: str, picture
         lines += [f"The float-weights column is much worse at {', '.join(worse)}: the trained integer network "
                   "relies on Q-format saturation (layer outputs clipped to the format's range), which the "
                   "unquantised float network does not have. Training optimised the integer behaviour.", ""]
+    if recordings:
+        lines += ["## Recordings (held-out last 20 % of each file)", "", "| recording (corner) | NMSE golden |",
+                  "|---|---:|"] + [f"| {k} | {v:.4f} |" for k, v in recordings.items()] + [""]
     ag = scores.jax_agreement
     if ag:
         lines += ["## JAX forward pass vs golden model", "",
@@ -282,7 +305,8 @@ def write_report(model: Model, scores: Scores, out_dir: Path, stem: str, picture
 
 
 def evaluate_model(model_path: Path, out_dir: Path | None, *, per_point: int = 12, length: int = 4096,
-                   pictures: bool = True, progress: bool = True) -> tuple[Scores, list[Path]]:
+                   pictures: bool = True, progress: bool = True,
+                   recordings: str | None = None) -> tuple[Scores, list[Path]]:
     model = Model.load(model_path)
     _check_task(model)
     out_dir = out_dir or model_path.parent
@@ -293,6 +317,11 @@ def evaluate_model(model_path: Path, out_dir: Path | None, *, per_point: int = 1
     scores = score(model, per_point=per_point, length=length)
     say("checking the JAX forward pass against the golden model (float64) ...")
     scores.jax_agreement = jax_agreement(model)
+    rec = None
+    if recordings:
+        say(f"scoring the held-out part of the recordings in {recordings} ...")
+        rec = score_recordings(model, recordings)
+        scores.recordings = rec
     written: list[Path] = []
     pics: dict[str, str] = {}
     if pictures:
@@ -302,7 +331,7 @@ def evaluate_model(model_path: Path, out_dir: Path | None, *, per_point: int = 1
             if fn(model, p) is not False:
                 pics[key] = p.name
                 written.append(p)
-    written.append(write_report(model, scores, out_dir, stem, pics, model_path))
+    written.append(write_report(model, scores, out_dir, stem, pics, model_path, rec))
     return scores, written
 
 
@@ -313,12 +342,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--per-point", type=int, default=12, help="test windows per corner/edge point (default 12)")
     p.add_argument("--length", type=int, default=4096, help="samples per test window (default 4096)")
     p.add_argument("--no-pictures", action="store_true", help="scores only")
+    p.add_argument("--data", default=None,
+                   help="also score the held-out part of a folder of WAV recordings (as for training.train --data)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     args = p.parse_args(argv)
     try:
         scores, written = evaluate_model(Path(args.model), Path(args.out) if args.out else None,
                                          per_point=args.per_point, length=args.length,
-                                         pictures=not args.no_pictures)
+                                         pictures=not args.no_pictures, recordings=args.data)
     except NnhdlError as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 2
@@ -330,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fl = {**scores.corner_float, **scores.edge_float}.get(k, float("nan"))
             print(f"  {k:<20} {v:.4f}  {fl:.4f}")
         print(f"corners: mean {scores.mean:.4f}, worst {scores.worst:.4f}")
+        for k, v in scores.recordings.items():
+            print(f"  recording {k}: {v:.4f}")
         ag = scores.jax_agreement
         print(f"JAX float64 vs golden: {ag['identical']}/{ag['values']} identical")
         for w in written:
