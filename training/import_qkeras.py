@@ -1,0 +1,239 @@
+"""``python -m training.import_qkeras``: a qkeras-trained network -> nnhdl model file.
+
+Inputs are what the original project kept after training with qkeras:
+
+* the dict ``qkeras.utils.model_save_quantized_weights(model)`` returns,
+  ``{layer_id: {"weights": [kernel [K, in, out], bias [out]], ("signs": ...)}}``,
+  pickled (``.pkl``) or saved as ``.npz`` with arrays named
+  ``LAYER_ID/kernel`` and ``LAYER_ID/bias``;
+* the layer-info list (JSON): entries ``{"type": "qb"|"po2", "id": LAYER_ID}``
+  for convolutions, ``{"type": "relu"}`` for the activation of the preceding
+  convolution and ``{"type": "dilation", "amount": D, "depth": C}`` for the
+  activation cache (dilation D, C channels) feeding the next convolution.
+  The first convolution reads the input with dilation 1.
+
+Nothing here needs TensorFlow.  Every weight is checked: qb values must be
+exact mantissas of the target format, po2 values are snapped to the nearest
+power of two in [2**-F, 1] (or 0) and the snap must stay within a tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from nnhdl.errors import NnhdlError
+from nnhdl.fixedpoint import QFormat, quantize_po2
+from nnhdl.model import Layer, Model
+
+__all__ = ["load_weights", "load_layer_info", "import_qkeras", "main"]
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickle plain containers and numpy arrays only.
+
+    A weight dict is dicts, lists and ndarrays; refusing every other global
+    means a hostile ``.pkl`` cannot run code on import.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"), ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"),
+        ("collections", "OrderedDict"), ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise NnhdlError(f"refusing to unpickle {module}.{name}: a qkeras weight dict holds only dicts, "
+                         "lists and numpy arrays")
+
+
+def load_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """``{layer_id: [kernel, bias]}`` from a pickled qkeras weight dict or an ``.npz``."""
+    path = Path(path)
+    if not path.is_file():
+        raise NnhdlError(f"{path}: no such weights file")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as e:
+            raise NnhdlError(f"{path}: cannot read the .npz ({type(e).__name__}: {e})") from None
+        out: dict[str, list[np.ndarray]] = {}
+        for key in arrays:
+            lid, _, part = key.rpartition("/")
+            if part not in ("kernel", "bias") or not lid:
+                raise NnhdlError(f"{path}: array {key!r} is not named LAYER_ID/kernel or LAYER_ID/bias")
+        for lid in sorted({k.rpartition("/")[0] for k in arrays}):
+            if f"{lid}/kernel" not in arrays or f"{lid}/bias" not in arrays:
+                raise NnhdlError(f"{path}: layer {lid!r} needs both {lid}/kernel and {lid}/bias")
+            out[lid] = [arrays[f"{lid}/kernel"], arrays[f"{lid}/bias"]]
+        return out
+    try:
+        with path.open("rb") as f:
+            raw = _NumpyOnlyUnpickler(f).load()
+    except NnhdlError as e:
+        raise NnhdlError(f"{path}: {e}") from None
+    except Exception as e:
+        raise NnhdlError(f"{path}: not a pickled weight dict ({type(e).__name__}: {e})") from None
+    if not isinstance(raw, dict):
+        raise NnhdlError(f"{path}: expected a dict of layers, got {type(raw).__name__}")
+    out = {}
+    for lid, entry in raw.items():
+        ws = entry.get("weights") if isinstance(entry, dict) else None
+        if not isinstance(ws, (list, tuple)) or len(ws) != 2:
+            raise NnhdlError(f"{path}: layer {lid!r} must be {{'weights': [kernel, bias]}} (a conv with bias)")
+        out[str(lid)] = [np.asarray(ws[0]), np.asarray(ws[1])]
+    return out
+
+
+def load_layer_info(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NnhdlError(f"{path}: no such layer-info file") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise NnhdlError(f"{path}: cannot read the layer-info JSON ({e})") from None
+    if not isinstance(info, list) or not all(isinstance(e, dict) for e in info):
+        raise NnhdlError(f"{path}: layer info must be a JSON list of objects")
+    return info
+
+
+def _mantissas(a: np.ndarray, fmt: QFormat, what: str) -> np.ndarray:
+    """Exact mantissas of ``a`` or an error naming the first offending value."""
+    scaled = np.asarray(a, dtype=np.float64) * fmt.scale
+    m = np.rint(scaled)
+    off = np.abs(scaled - m) > 1e-6
+    if np.any(off):
+        i = tuple(int(v) for v in np.argwhere(off)[0])
+        raise NnhdlError(f"{what}{list(i)} = {float(np.asarray(a)[i])!r} is not a multiple of 2**-{fmt.frac} "
+                         f"({fmt}); was it trained with quantized_bits({fmt.width}, {fmt.int_bits - 1}, alpha=1)? "
+                         "(pass --round to round it)")
+    bad = (m < fmt.min_int) | (m > fmt.max_int)
+    if np.any(bad):
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise NnhdlError(f"{what}{list(i)} = {float(np.asarray(a)[i])!r} is outside {fmt} "
+                         f"[{fmt.min_value}, {fmt.max_value}]")
+    return m.astype(np.int64)
+
+
+def import_qkeras(weights: dict[str, list[np.ndarray]], layer_info: list[dict[str, Any]], *,
+                  fmt: QFormat = QFormat(), rounding: str = "floor", sample_rate: int = 192000,
+                  po2_tolerance: float | None = None, round_values: bool = False,
+                  name: str = "qkeras") -> Model:
+    """Build and validate the nnhdl model the weight dict and layer info describe."""
+    tol = po2_tolerance if po2_tolerance is not None else 0.5 / fmt.scale
+    layers: list[Layer] = []
+    pending_dilation: dict[str, Any] | None = None
+    used: set[str] = set()
+    for n, entry in enumerate(layer_info):
+        kind = entry.get("type")
+        where = f"layer_info[{n}]"
+        if kind in ("qb", "po2"):
+            lid = entry.get("id")
+            if lid not in weights:
+                raise NnhdlError(f"{where}: id {lid!r} is not in the weights (have {', '.join(sorted(weights))})")
+            if lid in used:
+                raise NnhdlError(f"{where}: id {lid!r} is used twice")
+            used.add(lid)
+            kernel, bias = (np.asarray(a, dtype=np.float64) for a in weights[lid])
+            if kernel.ndim != 3 or bias.shape != (kernel.shape[-1],):
+                raise NnhdlError(f"{lid}: kernel shape {list(kernel.shape)} / bias shape {list(bias.shape)} is not "
+                                 "a Conv1D's [K, in, out] / [out]")
+            k, in_dim, out_dim = kernel.shape
+            if layers and in_dim != layers[-1].out_dim:
+                raise NnhdlError(f"{lid}: has {in_dim} input channels but the previous layer gives {layers[-1].out_dim}")
+            if pending_dilation is not None:
+                dilation = int(pending_dilation["amount"])
+                if int(pending_dilation.get("depth", in_dim)) != in_dim:
+                    raise NnhdlError(f"{lid}: the dilation entry before it has depth {pending_dilation['depth']} "
+                                     f"but the layer has {in_dim} input channels")
+            elif k > 1 and layers:
+                raise NnhdlError(f"{where}: {lid} has kernel size {k} but no dilation entry precedes it")
+            else:
+                dilation = 1
+            pending_dilation = None
+            if kind == "po2":
+                m = quantize_po2(kernel, fmt)
+                err = np.abs(m / fmt.scale - kernel)
+                if np.any(err > tol):
+                    i = tuple(int(v) for v in np.argwhere(err > tol)[0])
+                    raise NnhdlError(f"{lid}.kernel{list(i)} = {kernel[i]!r} is not a power of two in "
+                                     f"[2**-{fmt.frac}, 1] (nearest {m[i] / fmt.scale!r}, off by {err[i]:.3g} > "
+                                     f"tolerance {tol:.3g})")
+                weight = m
+            elif round_values:
+                weight = fmt.quantize(kernel)
+            else:
+                weight = _mantissas(kernel, fmt, f"{lid}.kernel")
+            b = fmt.quantize(bias) if round_values else _mantissas(bias, fmt, f"{lid}.bias")
+            layers.append(Layer(kind, k, dilation, in_dim, out_dim, "none", weight, b))
+        elif kind == "relu":
+            if not layers or layers[-1].activation != "none":
+                raise NnhdlError(f"{where}: relu must follow a convolution (once)")
+            last = layers[-1]
+            layers[-1] = Layer(last.kind, last.kernel_size, last.dilation, last.in_dim, last.out_dim, "relu",
+                               last.weight, last.bias)
+        elif kind == "dilation":
+            if "amount" not in entry:
+                raise NnhdlError(f"{where}: dilation entry needs 'amount'")
+            if not layers:
+                raise NnhdlError(f"{where}: a dilation entry must follow a convolution")
+            pending_dilation = entry
+        else:
+            raise NnhdlError(f"{where}: unknown type {kind!r} (expected qb, po2, relu or dilation)")
+    if not layers:
+        raise NnhdlError("layer info lists no convolutions (qb/po2 entries)")
+    if pending_dilation is not None:
+        raise NnhdlError("layer info ends with a dilation entry that feeds no layer")
+    unused = sorted(set(weights) - used)
+    if unused:
+        raise NnhdlError(f"weights {', '.join(unused)} are not named in the layer info")
+    model = Model(layers, fmt, rounding, layers[0].in_dim, sample_rate,
+                  {"name": name, "trained_by": "qkeras (imported by training.import_qkeras)"})
+    return model.validate()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.import_qkeras", description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", required=True, help="model_save_quantized_weights dict (.pkl) or .npz")
+    p.add_argument("--layer-info", required=True, help="layer-info list (JSON)")
+    p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.add_argument("--width", type=int, default=16, help="fixed-point width (default 16)")
+    p.add_argument("--frac", type=int, default=12, help="fractional bits (default 12: Q4.12)")
+    p.add_argument("--rounding", choices=("floor", "nearest"), default="floor", help="layer output rounding (default floor)")
+    p.add_argument("--sample-rate", type=int, default=192000, help="sample rate in Hz (default 192000)")
+    p.add_argument("--po2-tolerance", type=float, default=None,
+                   help="largest allowed |po2 snap| in model units (default half an LSB)")
+    p.add_argument("--round", action="store_true",
+                   help="round qb values that are not exact mantissas instead of refusing them")
+    args = p.parse_args(argv)
+    try:
+        try:
+            fmt = QFormat(args.width, args.frac)
+        except ValueError as e:
+            raise NnhdlError(str(e)) from None
+        model = import_qkeras(load_weights(args.weights), load_layer_info(args.layer_info), fmt=fmt,
+                              rounding=args.rounding, sample_rate=args.sample_rate,
+                              po2_tolerance=args.po2_tolerance, round_values=args.round,
+                              name=Path(args.out).stem)
+        model.save(args.out)
+    except NnhdlError as e:
+        print(f"import_qkeras: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {len(model.layers)} layers, {model.params:,} parameters, {model.qformat}, "
+          f"receptive field {model.receptive_field}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
