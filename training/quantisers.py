@@ -66,8 +66,9 @@ def _po2_mantissa_float(w: jax.Array, fmt: QFormat) -> jax.Array:
     smallest = 2.0 ** -fmt.frac
     mag = jnp.clip(mag, smallest, 1.0)
     mag = jnp.where(a < smallest / 2, 0.0, mag)
-    cap = fmt.scale if fmt.scale <= fmt.max_int else fmt.scale >> 1
-    return jnp.clip(jnp.sign(w) * mag * fmt.scale, -cap, cap)
+    # -1.0 always fits; where +1.0 does not (frac == width-1) the top is +0.5.
+    top = fmt.scale if fmt.scale <= fmt.max_int else fmt.scale >> 1
+    return jnp.clip(jnp.sign(w) * mag * fmt.scale, -fmt.scale, top)
 
 
 def quantize_po2_jax(w: jax.Array, fmt: QFormat) -> jax.Array:
