@@ -29,6 +29,12 @@ class LayerSpec:
     activation: str = "relu"
     relu_max: int | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("kernel_size", "dilation", "out_dim"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ModelError(f"{name}: must be a positive integer, got {v!r}")
+
 
 @dataclass(frozen=True)
 class NetworkSpec:
@@ -40,6 +46,12 @@ class NetworkSpec:
     sample_rate: int = 192000
     qformat: QFormat = QFormat()
     rounding: str = "floor"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input_dim, bool) or not isinstance(self.input_dim, int) or self.input_dim <= 0:
+            raise ModelError(f"input_dim: must be a positive integer, got {self.input_dim!r}")
+        if not self.layers:
+            raise ModelError("layers: a network needs at least one layer")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,6 +141,8 @@ def load_spec(name_or_path: str) -> NetworkSpec:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelError(f"{path}: malformed configuration ({type(e).__name__}: {e})") from None
+    except ModelError as e:
+        raise ModelError(f"{path}: {e}") from None
     # Building an all-zero model validates every field with the model's rules.
     random_model(spec, seed=0, scale=0.0)
     return spec

@@ -394,6 +394,10 @@ def write_atomically(path: str | os.PathLike, write: Any, mode: str = "wb") -> N
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
+        # mkstemp makes the file 0600; give it the permissions open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -89,3 +89,26 @@ def test_bad_cli_input(args: list[str], needle: str, tmp_path: Path, capsys) -> 
     code, _, err = _cli([a.format(d=tmp_path) for a in args], capsys)
     assert code == 2 and needle in err and err.count("\n") == 1
     assert set(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("layer", [{"kernel_size": 0, "out_dim": 4}, {"kernel_size": 2, "dilation": -1, "out_dim": 4},
+                                   {"kernel_size": 2, "out_dim": 0}])
+def test_init_refuses_bad_layer_list_json(layer: dict, tmp_path: Path, capsys) -> None:
+    import json
+
+    cfg = tmp_path / "net.json"
+    cfg.write_text(json.dumps({"input_dim": 3, "layers": [layer]}))
+    code, _, err = _cli(["init", "--config", str(cfg), "--out", str(tmp_path / "m.npz")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "positive integer" in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_written_files_are_readable_by_others(tmp_path: Path, capsys) -> None:
+    import os
+    import stat
+
+    out = tmp_path / "m.npz"
+    _cli(["init", "--out", str(out)], capsys)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
