@@ -17,7 +17,7 @@ from .errors import NnhdlError
 from .fixedpoint import QFormat
 from .model import write_atomically
 
-__all__ = ["read_samples", "write_samples", "counts_to_mantissas", "mantissas_to_counts", "COUNT_SHIFT"]
+__all__ = ["read_samples", "read_wav_counts", "write_samples", "counts_to_mantissas", "mantissas_to_counts", "COUNT_SHIFT"]
 
 COUNT_SHIFT = 2  # 4 counts/mV calibrated sample >> 2 == Q4.12 mantissa (1.0 = 4.096 V)
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -45,6 +45,20 @@ def _wav_to_counts(data: np.ndarray, path: Path) -> np.ndarray:
     raise NnhdlError(f"{path}: unsupported WAV sample type {data.dtype}")
 
 
+def read_wav_counts(path: str | os.PathLike) -> tuple[int, np.ndarray]:
+    """A WAV file as ``(rate, counts [samples, channels] int64)`` in pmod counts."""
+    from scipy.io import wavfile
+
+    path = Path(path)
+    try:
+        rate, data = wavfile.read(path)
+    except Exception as e:
+        raise NnhdlError(f"{path}: cannot read the WAV file ({e})") from None
+    if data.ndim == 1:
+        data = data[:, None]
+    return int(rate), _wav_to_counts(data, path)
+
+
 def read_samples(path: str | os.PathLike, fmt: QFormat, channels: int | None = None) -> tuple[np.ndarray, int | None]:
     """Read ``[samples, channels]`` mantissas; return them and the WAV rate (None for .npy)."""
     path = Path(path)
@@ -62,15 +76,8 @@ def read_samples(path: str | os.PathLike, fmt: QFormat, channels: int | None = N
             data = data[:, None]
         m = data.astype(np.int64)
     elif path.suffix.lower() == ".wav":
-        from scipy.io import wavfile
-
-        try:
-            rate, data = wavfile.read(path)
-        except Exception as e:
-            raise NnhdlError(f"{path}: cannot read the WAV file ({e})") from None
-        if data.ndim == 1:
-            data = data[:, None]
-        m = counts_to_mantissas(_wav_to_counts(data, path))
+        rate, counts = read_wav_counts(path)
+        m = counts_to_mantissas(counts)
     else:
         raise NnhdlError(f"{path}: unknown input type {path.suffix!r}; use .npy (mantissas) or .wav (pmod counts)")
     if m.ndim != 2:

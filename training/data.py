@@ -257,9 +257,7 @@ class RecordingData(Dataset):
         return f"recordings:{self.folder.name} ({len(self.recordings)} files)"
 
     def _load(self, path: Path) -> _Recording:
-        from scipy.io import wavfile
-
-        from nnhdl.audio_io import _wav_to_counts
+        from nnhdl.audio_io import read_wav_counts
 
         side = path.with_suffix(".json")
         if not side.is_file():
@@ -276,23 +274,17 @@ class RecordingData(Dataset):
         for ch, corner in targets:
             if len(corner) != 2 or any(abs(v) > 1.0 for v in corner):
                 raise NnhdlError(f"{side}: corner {list(corner)} of channel {ch} must be two numbers in [-1, 1]")
-        try:
-            rate, data = wavfile.read(path)
-        except Exception as e:
-            raise NnhdlError(f"{path}: cannot read the WAV file ({e})") from None
-        if data.ndim == 1:
-            data = data[:, None]
+        rate, counts = read_wav_counts(path)
         named = 1 + len(targets)
-        if data.shape[1] != named:
-            raise NnhdlError(f"{path}: has {data.shape[1]} channels but {side.name} names {named} "
+        if counts.shape[1] != named:
+            raise NnhdlError(f"{path}: has {counts.shape[1]} channels but {side.name} names {named} "
                              f"(core + {len(targets)} targets)")
         for ch, _ in [(core_ch, None)] + targets:
-            if not 0 <= ch < data.shape[1]:
-                raise NnhdlError(f"{side}: channel {ch} does not exist in {path.name} (channels 0..{data.shape[1] - 1})")
+            if not 0 <= ch < counts.shape[1]:
+                raise NnhdlError(f"{side}: channel {ch} does not exist in {path.name} (channels 0..{counts.shape[1] - 1})")
         if rate != self.sample_rate:
             raise NnhdlError(f"{path}: recorded at {rate} Hz but the model runs at {self.sample_rate} Hz; "
                              "record at the model's rate or pass --sample-rate")
-        counts = _wav_to_counts(data, path)
         units = self.fmt.to_float(counts_to_mantissas(counts))
         for ch in [core_ch] + [c for c, _ in targets]:
             clipped = np.mean((counts[:, ch] >= INT16_MAX) | (counts[:, ch] <= INT16_MIN))
