@@ -84,6 +84,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+_OTHER = [
+    ("python -m boards.pmod build [--flash]", "bitstream for the eurorack-pmod (ECPIX-5, Colorlight i5)"),
+    ("python -m mcu.export | mcu.check", "C for CMSIS-DSP (Daisy, Cortex-M7), proven on host and QEMU"),
+    ("python -m training.train | training.evaluate", "quantisation-aware training, reports with pictures"),
+    ("python -m training.import_qkeras", "models trained with qkeras"),
+]
+_OTHER_COMMANDS = "The other back ends have their own commands:\n" + "\n".join(
+    f"  {cmd:<46}{what}" for cmd, what in _OTHER
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .targets import TARGETS
 
@@ -91,11 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m nnhdl",
         description="Tiny quantised WaveNet-style networks, one inference per audio sample, "
         "bit-exact from numpy to FPGA to microcontroller.",
-        epilog="The other back ends have their own commands:\n"
-        "  python -m boards.pmod build [--flash]          bitstream for the eurorack-pmod (ECPIX-5, Colorlight i5)\n"
-        "  python -m mcu.export | mcu.check              C for CMSIS-DSP (Daisy, Cortex-M7), proven on host and QEMU\n"
-        "  python -m training.train | training.evaluate  quantisation-aware training, reports with pictures\n"
-        "  python -m training.import_qkeras               models trained with qkeras",
+        epilog=_OTHER_COMMANDS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
