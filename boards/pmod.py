@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from nnhdl.errors import NnhdlError
+from nnhdl.errors import NnhdlError, run_cli
 
 DEFAULT_BUILD_DIR = Path("build/pmod")
 
@@ -140,14 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except NnhdlError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_cli("boards.pmod", lambda: args.func(args))
 
 
 if __name__ == "__main__":

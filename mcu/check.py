@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from nnhdl.errors import NnhdlError
+from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model
 from nnhdl.reference import evaluate, evaluate_float
 
@@ -188,21 +188,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mcu.check", description=__doc__.splitlines()[0].replace("``", ""))
     add_arguments(p)
     args = p.parse_args(argv)
-    try:
-        if args.samples < 1 or args.qemu_samples < 1:
-            raise NnhdlError("--samples and --qemu-samples must be positive")
-        model = Model.load(args.model)
-        print(f"mcu.check: {model.name or Path(args.model).stem}, {model.params:,} parameters, {args.arith}/"
-              f"{args.style}", flush=True)
-        check(model, args.arith, style=args.style, samples=args.samples,
-              qemu_samples=min(args.qemu_samples, args.samples), seed=args.seed,
-              workdir=Path(args.build) if args.build else None, arm=not args.no_arm,
-              qemu=not (args.no_arm or args.no_qemu), say=lambda s: print("  " + s, flush=True))
-        print("mcu.check: OK")
-        return 0
-    except NnhdlError as e:
-        print(f"mcu.check: error: {e}", file=sys.stderr)
-        return 2
+    return run_cli("mcu.check", lambda: _check_cli(args))
+
+
+def _check_cli(args: argparse.Namespace) -> int:
+    if args.samples < 1 or args.qemu_samples < 1:
+        raise NnhdlError("--samples and --qemu-samples must be positive")
+    model = Model.load(args.model)
+    print(f"mcu.check: {model.name or Path(args.model).stem}, {model.params:,} parameters, {args.arith}/"
+          f"{args.style}", flush=True)
+    check(model, args.arith, style=args.style, samples=args.samples,
+          qemu_samples=min(args.qemu_samples, args.samples), seed=args.seed,
+          workdir=Path(args.build) if args.build else None, arm=not args.no_arm,
+          qemu=not (args.no_arm or args.no_qemu), say=lambda s: print("  " + s, flush=True))
+    print("mcu.check: OK")
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from nnhdl.errors import NnhdlError
+from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model
 
 from .plan import DAISY_SEED_FLASH, DAISY_SEED_RAM, Footprint, ModelPlan
@@ -167,7 +167,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"refuse models needing more flash (default {DAISY_SEED_FLASH // 1024}k, Daisy Seed)")
 
 
-def run_cli(args: argparse.Namespace) -> int:
+def _export_cli(args: argparse.Namespace) -> int:
     model = Model.load(args.model)
     result = export(model, args.out, args.arith, prefix=args.prefix, style=args.style, ram_limit=args.ram_limit,
                     flash_limit=args.flash_limit, board=args.board)
@@ -194,11 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mcu.export", description=__doc__.splitlines()[0].replace("``", ""))
     add_arguments(p)
     args = p.parse_args(argv)
-    try:
-        return run_cli(args)
-    except NnhdlError as e:
-        print(f"mcu.export: error: {e}", file=sys.stderr)
-        return 2
+    return run_cli("mcu.export", lambda: _export_cli(args))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import NnhdlError
+from .errors import run_cli
 
 # Subcommands other packages contribute: name -> (module, help).  Each module
 # provides ``add_arguments(parser)`` and ``main(args) -> int``.
@@ -148,11 +148,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except NnhdlError as e:
-        print(f"nnhdl: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("nnhdl: interrupted", file=sys.stderr)
-        return 130
+    return run_cli("nnhdl", lambda: func(args))

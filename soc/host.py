@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-import numpy as np
 
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model

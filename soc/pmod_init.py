@@ -16,7 +16,7 @@ from amaranth import Array, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .i2c import I2CCommand, I2CMaster, I2COp
+from .i2c import I2CMaster, I2COp
 
 __all__ = [
     "AK4619_ADDR", "EEPROM_ADDR", "LED_ADDR", "JACK_ADDR", "TOUCH_ADDR",

@@ -23,10 +23,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from nnhdl import reference
-from nnhdl.errors import NnhdlError
+from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model, write_atomically
 
-from .data import CORNER_SCALE, CORNERS, EDGES, SyntheticData, crossfade, embedding, test_set, triangle, wave
+from .data import CORNER_SCALE, CORNERS, test_set, triangle, wave
 
 __all__ = ["Scores", "score", "evaluate_model", "main"]
 
@@ -346,13 +346,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="also score the held-out part of a folder of WAV recordings (as for training.train --data)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     args = p.parse_args(argv)
-    try:
-        scores, written = evaluate_model(Path(args.model), Path(args.out) if args.out else None,
-                                         per_point=args.per_point, length=args.length,
-                                         pictures=not args.no_pictures, recordings=args.data)
-    except NnhdlError as e:
-        print(f"evaluate: error: {e}", file=sys.stderr)
-        return 2
+    return run_cli("training.evaluate", lambda: _evaluate_cli(args))
+
+
+def _evaluate_cli(args: argparse.Namespace) -> int:
+    scores, written = evaluate_model(Path(args.model), Path(args.out) if args.out else None,
+                                     per_point=args.per_point, length=args.length,
+                                     pictures=not args.no_pictures, recordings=args.data)
     if args.json:
         print(json.dumps(scores.as_dict(), indent=1))
     else:

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nnhdl.errors import NnhdlError
+from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.fixedpoint import QFormat, quantize_po2
 from nnhdl.model import Layer, Model
 
@@ -217,19 +217,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--round", action="store_true",
                    help="round qb values that are not exact mantissas instead of refusing them")
     args = p.parse_args(argv)
+    return run_cli("training.import_qkeras", lambda: _import_cli(args))
+
+
+def _import_cli(args: argparse.Namespace) -> int:
     try:
-        try:
-            fmt = QFormat(args.width, args.frac)
-        except ValueError as e:
-            raise NnhdlError(str(e)) from None
-        model = import_qkeras(load_weights(args.weights), load_layer_info(args.layer_info), fmt=fmt,
-                              rounding=args.rounding, sample_rate=args.sample_rate,
-                              po2_tolerance=args.po2_tolerance, round_values=args.round,
-                              name=Path(args.out).stem)
-        model.save(args.out)
-    except NnhdlError as e:
-        print(f"import_qkeras: error: {e}", file=sys.stderr)
-        return 2
+        fmt = QFormat(args.width, args.frac)
+    except ValueError as e:
+        raise NnhdlError(str(e)) from None
+    model = import_qkeras(load_weights(args.weights), load_layer_info(args.layer_info), fmt=fmt,
+                          rounding=args.rounding, sample_rate=args.sample_rate,
+                          po2_tolerance=args.po2_tolerance, round_values=args.round,
+                          name=Path(args.out).stem)
+    model.save(args.out)
     print(f"wrote {args.out}: {len(model.layers)} layers, {model.params:,} parameters, {model.qformat}, "
           f"receptive field {model.receptive_field}")
     return 0

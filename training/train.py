@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from nnhdl.configs import load_spec
-from nnhdl.errors import NnhdlError
+from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import write_atomically
 
 from .data import Dataset, load_data
@@ -312,13 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     add_arguments(p)
     args = p.parse_args(argv)
-    try:
-        return run(args)
-    except NnhdlError as e:
-        print(f"training: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_cli("training.train", lambda: run(args))
 
 
 if __name__ == "__main__":
