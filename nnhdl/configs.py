@@ -127,15 +127,17 @@ def load_spec(name_or_path: str) -> NetworkSpec:
         raise ModelError(f"{path}: cannot read the configuration ({e})") from None
     try:
         q = d.get("qformat", {"width": 16, "frac": 12})
-        layers = tuple(
-            LayerSpec(
-                int(l["kernel_size"]), int(l.get("dilation", 1)), int(l["out_dim"]),
-                l.get("kind", "qb"), l.get("activation", "relu"), l.get("relu_max"),
-            )
-            for l in d["layers"]
-        )
+        layers = []
+        for n, l in enumerate(d["layers"]):
+            try:
+                layers.append(LayerSpec(
+                    l["kernel_size"], l.get("dilation", 1), l["out_dim"],
+                    l.get("kind", "qb"), l.get("activation", "relu"), l.get("relu_max"),
+                ))
+            except ModelError as e:
+                raise ModelError(f"layers[{n}].{e}") from None
         spec = NetworkSpec(
-            d.get("name", path.stem), int(d["input_dim"]), layers,
+            d.get("name", path.stem), d["input_dim"], tuple(layers),
             int(d.get("sample_rate", 192000)), QFormat(int(q["width"]), int(q["frac"])),
             d.get("rounding", "floor"),
         )

@@ -50,27 +50,6 @@ class TrainConfig:
         return dict(self.__dict__)
 
 
-def _precheck_config(name: str) -> None:
-    """Name the bad field of a layer-list JSON before the spec loader trips over it."""
-    path = Path(name)
-    if path.suffix != ".json" or not path.is_file():
-        return
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return  # load_spec reports these
-    layers = d.get("layers") if isinstance(d, dict) else None
-    if not isinstance(layers, list):
-        return
-    for n, l in enumerate(layers):
-        if not isinstance(l, dict):
-            continue
-        for key in ("kernel_size", "dilation", "out_dim"):
-            v = l.get(key, 1)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise NnhdlError(f"{path}: layers[{n}].{key} must be a positive integer, got {v!r}")
-
-
 def _loss_fn(params: Params, x: jax.Array, y: jax.Array, net: Net, quantised: bool) -> jax.Array:
     """MSE on output channel 0 once the receptive field has filled."""
     out = forward(params, x, net, quantised)[:, net.receptive_field - 1:, 0]
@@ -82,12 +61,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
-        _precheck_config(cfg.config)
-        try:
-            spec = load_spec(cfg.config)
-        except (ValueError, ZeroDivisionError, TypeError) as e:  # a field the spec loader did not check
-            raise NnhdlError(f"{cfg.config}: malformed configuration ({type(e).__name__}: {e})") from None
-        self.spec = spec
+        self.spec = spec = load_spec(cfg.config)
         self.net = Net.from_spec(spec, cfg.sample_rate)
         self.data: Dataset = load_data(cfg.data, self.net.input_dim, self.net.sample_rate, self.net.fmt)
         rf = self.net.receptive_field
