@@ -22,6 +22,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from nnhdl.audio_io import COUNT_SHIFT  # counts <-> Q4.12: the same shift as .wav I/O
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model
 
@@ -29,7 +30,6 @@ from .tdm import SLOTS, Samples
 
 __all__ = ["ChannelMap", "BoardCore", "COUNT_SHIFT"]
 
-COUNT_SHIFT = 2
 EMBEDDING_INPUTS = (1, 2)
 
 
