@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnhdl.fixedpoint import rounding_offset
 from nnhdl.model import Model
 
 from .plan import LayerPlan, ModelPlan, plan_model
@@ -58,8 +59,7 @@ def _pack_pairs(row: np.ndarray) -> list[int]:
 
 def _bias_constant(model: Model, b: int) -> int:
     fmt = model.qformat
-    half = (1 << (fmt.frac - 1)) if (model.rounding == "nearest" and fmt.frac > 0) else 0
-    return (int(b) << fmt.frac) + half
+    return (int(b) << fmt.frac) + rounding_offset(fmt, model.rounding)
 
 
 def _requant(lp: LayerPlan, model: Model, acc: str) -> str:

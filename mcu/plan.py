@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnhdl.errors import NnhdlError
+from nnhdl.fixedpoint import rounding_offset
 from nnhdl.model import Layer, Model
 
 __all__ = ["LayerPlan", "ModelPlan", "plan_model", "Footprint", "DAISY_SEED_FLASH", "DAISY_SEED_RAM", "INT32_MAX"]
@@ -113,7 +114,7 @@ class ModelPlan:
 def accumulator_bound(layer: Layer, model: Model) -> int:
     """Largest |exact accumulator| over all inputs, for these weights (rounding offset included)."""
     fmt = model.qformat
-    half = (1 << (fmt.frac - 1)) if (model.rounding == "nearest" and fmt.frac > 0) else 0
+    half = rounding_offset(fmt, model.rounding)
     w = np.abs(layer.weight.astype(np.int64)).reshape(layer.taps, layer.out_dim)
     per_out = w.sum(axis=0) * (1 << (fmt.width - 1)) + np.abs((layer.bias.astype(np.int64) << fmt.frac) + half)
     return int(per_out.max()) if per_out.size else 0

@@ -28,6 +28,7 @@ __all__ = [
     "accumulator_width",
     "accumulator_bound",
     "requantize",
+    "rounding_offset",
     "activate",
     "po2_encode",
     "po2_decode",
@@ -186,6 +187,19 @@ def accumulate(taps: np.ndarray, weight: np.ndarray, bias: np.ndarray, fmt: QFor
     return acc + (bias << fmt.frac)
 
 
+def rounding_offset(fmt: QFormat, rounding: Rounding) -> int:
+    """What requantisation adds to the accumulator before the floor shift.
+
+    ``floor``: 0; ``nearest``: half an output LSB, ``2**(frac-1)``.  Back ends
+    that fold it into the bias (C) or add it in gates (HDL) take it from here.
+    """
+    if rounding == "floor":
+        return 0
+    if rounding == "nearest":
+        return (1 << (fmt.frac - 1)) if fmt.frac > 0 else 0
+    raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+
+
 def requantize(acc: np.ndarray, fmt: QFormat, rounding: Rounding = "floor") -> np.ndarray:
     """Accumulator (2*frac fractional bits) -> layer output mantissa.
 
@@ -194,14 +208,7 @@ def requantize(acc: np.ndarray, fmt: QFormat, rounding: Rounding = "floor") -> n
     Then saturate to the format.
     """
     acc = np.asarray(acc, dtype=np.int64)
-    if rounding == "floor":
-        shifted = acc >> fmt.frac
-    elif rounding == "nearest":
-        half = (1 << (fmt.frac - 1)) if fmt.frac > 0 else 0
-        shifted = (acc + half) >> fmt.frac
-    else:
-        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
-    return fmt.saturate(shifted)
+    return fmt.saturate((acc + rounding_offset(fmt, rounding)) >> fmt.frac)
 
 
 def activate(y: np.ndarray, activation: Activation, relu_max: int | None = None) -> np.ndarray:

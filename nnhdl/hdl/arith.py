@@ -10,7 +10,7 @@ from __future__ import annotations
 from amaranth import Cat, Const, Mux, Value, signed, unsigned
 from amaranth.lib import data
 
-from ..fixedpoint import QFormat
+from ..fixedpoint import QFormat, rounding_offset
 
 __all__ = ["po2_layout", "requantize", "activate", "po2_product", "po2_encode", "const_mul",
            "bits_for"]
@@ -28,13 +28,8 @@ def po2_layout(fmt: QFormat) -> data.StructLayout:
 
 def requantize(acc: Value, fmt: QFormat, rounding: str) -> Value:
     """``fixedpoint.requantize`` in gates: shift right by frac (floor or nearest), then saturate."""
-    if rounding == "floor":
-        shifted = acc >> fmt.frac
-    elif rounding == "nearest":
-        half = (1 << (fmt.frac - 1)) if fmt.frac > 0 else 0
-        shifted = (acc + half) >> fmt.frac
-    else:  # pragma: no cover - the model validated this
-        raise ValueError(rounding)
+    half = rounding_offset(fmt, rounding)
+    shifted = (acc + half) >> fmt.frac if half else acc >> fmt.frac
     return Mux(shifted > fmt.max_int, Const(fmt.max_int, signed(fmt.width)),
                Mux(shifted < fmt.min_int, Const(fmt.min_int, signed(fmt.width)), shifted[:fmt.width].as_signed()))
 
