@@ -1,7 +1,10 @@
 """MCU back end figures: instructions per inference on the emulated Cortex-M7, flash and RAM.
 
-    PYTHONPATH=. python benchmarks/mcu.py [--models mcu,fpga_qb] [--seed 0]
+    PYTHONPATH=. python benchmarks/mcu.py [--models mcu,fpga_qb] [--weights trained,random] [--seed 0]
 
+Rows come first for the bundled trained models (``nnhdl/models/*.npz``, what a
+user runs), then for random weights of the same shapes (``--seed``): trained
+weights can need wider accumulators in places, so the two differ.
 Every row is a full ``mcu.check`` run (host bit-exact/tolerance check, then the
 arm-none-eabi-gcc -O3 Cortex-M7 build on QEMU mps2-an500 with
 ``-icount shift=0``), so a figure is only printed for code that is proven
@@ -21,7 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.rows import Rows  # noqa: E402
 from nnhdl.configs import random_model  # noqa: E402
+from nnhdl.model import Model  # noqa: E402
 
 from mcu.check import check  # noqa: E402
 from mcu.toolchain import cache_dir  # noqa: E402
@@ -42,27 +47,40 @@ VARIANTS = [
 ]
 
 
+MODELS = Path(__file__).resolve().parents[1] / "nnhdl" / "models"
+
+
+def _model(name: str, weights: str, seed: int) -> Model:
+    return Model.load(MODELS / f"{name}.npz") if weights == "trained" else random_model(name, seed=seed)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="mcu,fpga_qb,fpga_po2", help="reference configurations (comma separated)")
+    p.add_argument("--weights", default="trained,random",
+                   help="trained (the bundled model files) and/or random (seeded) weights, comma separated")
     p.add_argument("--seed", type=int, default=0, help="random weights seed")
     p.add_argument("--samples", type=int, default=2000, help="samples checked per variant (host and QEMU)")
     args = p.parse_args()
-    rows = []
+    rows = Rows()
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        for name in args.models.split(","):
-            model = random_model(name, seed=args.seed)
-            for label, arith, style, opts in VARIANTS:
-                start = time.perf_counter()
-                rep = check(model, arith, style=style, samples=args.samples, qemu_samples=args.samples,
-                            workdir=Path(tmp) / f"{name}-{len(rows)}", say=lambda s: None, **opts)
-                rows.append((name, label, rep.instructions, rep.model_flash, rep.model_ram))
-                print(f"{name:9s} {label:52s} {rep.instructions:8,.0f} instr/inference  "
-                      f"flash {rep.model_flash:7,d} B  RAM {rep.model_ram:6,d} B  "
-                      f"({model.macs_per_sample} MACs; checked {args.samples} samples, "
-                      f"{time.perf_counter() - start:.1f} s)", flush=True)
+        for weights in args.weights.split(","):
+            for name in args.models.split(","):
+                model = rows.run(f"{name} ({weights} weights)", lambda: _model(name, weights, args.seed),
+                                 lambda m: f"{m.params:,} parameters, {m.macs_per_sample:,} MACs per sample")
+                if model is None:
+                    continue
+                for label, arith, style, opts in VARIANTS:
+                    start = time.perf_counter()
+                    work = Path(tmp) / f"{weights}-{name}-{rows.done + len(rows.failed)}"
+                    rows.run(f"{name:9s} {weights:7s} {label:52s}",
+                             lambda: check(model, arith, style=style, samples=args.samples,
+                                           qemu_samples=args.samples, workdir=work, say=lambda s: None, **opts),
+                             lambda rep: (f"{rep.instructions:8,.0f} instr/inference  flash {rep.model_flash:7,d} B  "
+                                          f"RAM {rep.model_ram:6,d} B  (checked {args.samples} samples, "
+                                          f"{time.perf_counter() - start:.1f} s)"))
     print("\nbudget at 48 kHz on a 480 MHz Cortex-M7: 10,000 cycles; original Daisy firmware (mcu, f32 CMSIS): ~6,170")
-    return 0
+    return rows.exit_status()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@ Steps (each prints one line):
 1. export the model (in memory) and compile it with the host gcc against
    the real CMSIS-DSP sources; run it over a test input; ``q412``: every
    integer must equal :func:`nnhdl.reference.evaluate`; ``f32``: within
-   the stated tolerance of :func:`nnhdl.reference.evaluate_float` (and, for
-   ``--style cmsis``, call for call against the ``cmsisdsp`` Python mirror);
+   the float32 error bound derived by :func:`nnhdl.reference.evaluate_float_bound`
+   and, for ``--style unrolled``, bit-identical to the IEEE emulation of its
+   fixed ``fmaf`` order (:func:`mcu.mirror.emulate_unrolled_f32`); for
+   ``--style cmsis``, call for call against the ``cmsisdsp`` Python mirror
+   (:func:`mcu.mirror.check_trace`);
 2. cross-compile for Cortex-M7 (``-O3``, hard float) and print the sizes;
 3. run that build under QEMU (``mps2-an500``, semihosting,
    ``-icount shift=0``), check the same outputs and report instructions
@@ -26,19 +29,12 @@ import numpy as np
 
 from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model
-from nnhdl.reference import evaluate, evaluate_float
+from nnhdl.reference import FLOAT32_UNIT_ROUNDOFF, evaluate, evaluate_float_bound
 
 from .export import generate
 from .toolchain import cache_dir
 
-__all__ = ["make_test_input", "check", "CheckReport", "F32_ATOL", "F32_RTOL", "f32_close", "main"]
-
-# float32 path vs the float64 reference: |y - ref| <= F32_ATOL + F32_RTOL * |ref|.
-# One Q4.12 LSB of absolute slack covers float32 rounding through a few layers
-# of tens of products (measured worst cases are ~100x smaller).
-F32_ATOL = 2.0 ** -12
-F32_RTOL = 1e-4
-
+__all__ = ["make_test_input", "check", "CheckReport", "f32_close", "main"]
 
 def make_test_input(model: Model, n: int, seed: int = 0) -> np.ndarray:
     """Mantissas ``[n, input_dim]``: a waveshaper-like half (triangle + held
@@ -59,10 +55,35 @@ def make_test_input(model: Model, n: int, seed: int = 0) -> np.ndarray:
     return x
 
 
-def f32_close(y: np.ndarray, ref: np.ndarray) -> tuple[bool, float]:
+def f32_close(model: Model, x: np.ndarray, y: np.ndarray) -> tuple[bool, float, float]:
+    """Is the float32 program's output ``y`` within the derived error bound of the float reference?
+
+    The bound (:func:`nnhdl.reference.evaluate_float_bound`) follows from the
+    computation itself -- each output's products, their magnitudes and the
+    errors carried in from earlier layers -- so it holds for any summation
+    order a compiler or library picks, and no tolerance is fitted to a machine.
+    Returns (within bound, max |error|, worst share of the bound used).
+    """
+    ref, bound = evaluate_float_bound(model, np.asarray(x, np.float64), FLOAT32_UNIT_ROUNDOFF)
     err = np.abs(np.asarray(y, np.float64) - ref)
-    bound = F32_ATOL + F32_RTOL * np.abs(ref)
-    return bool(np.all(err <= bound)), float(err.max()) if err.size else 0.0
+    if not err.size:
+        return True, 0.0, 0.0
+    share = float(np.max(err / np.maximum(bound, np.finfo(np.float64).tiny)))
+    return bool(np.all(err <= bound)), float(err.max()), share
+
+
+def _equal_to_emulation(model: Model, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    """The ``unrolled`` float program's operation order is fixed, so its floats are exact: compare bits."""
+    from .mirror import emulate_unrolled_f32
+
+    want = emulate_unrolled_f32(model, x)
+    got = np.asarray(y, np.float32)
+    bad = np.argwhere(got.view(np.uint32) != want.view(np.uint32))
+    if len(bad):
+        t, c = (int(v) for v in bad[0])
+        raise NnhdlError(f"{what} differs from the IEEE float32 emulation of its own operation order in "
+                         f"{len(bad)} of {want.size} values; first at sample {t}, channel {c}: "
+                         f"got {float(got[t, c])!r}, expected {float(want[t, c])!r}")
 
 
 def _first_mismatch(y: np.ndarray, ref: np.ndarray) -> str:
@@ -118,20 +139,22 @@ def check(model: Model, arith: str = "q412", *, style: str = "unrolled", samples
         else:
             xf = (x / scale).astype(np.float32)
             y, tr = run_host(prog, xf, trace=trace)
-            ref = evaluate_float(model, xf.astype(np.float64))
-            ok, err = f32_close(y, ref)
+            ok, err, share = f32_close(model, xf, y)
             rep.host_max_error = err
             if not ok:
-                raise NnhdlError(f"host float32 build is off the float reference by {err:.3g} "
-                                 f"(tolerance {F32_ATOL:.3g} + {F32_RTOL:g}*|ref|)")
-            msg = f"within tolerance of the float reference, max |error| {err:.3g}"
+                raise NnhdlError(f"host float32 build is off the float reference by {err:.3g}, "
+                                 f"{share:.3g}x the derived float32 error bound")
+            msg = f"within the derived float32 error bound of the float reference (max |error| {err:.3g}, " \
+                  f"{share:.1%} of the bound)"
+            if style == "unrolled":
+                _equal_to_emulation(model, xf, y, "host build")
+                msg += "; bit-identical to the IEEE emulation of its fmaf order"
             if trace:
-                from .mirror import compare_trace, mirror_f32
+                from .mirror import check_trace
 
                 n_mirror = min(samples, 2000)
-                _, _, mtrace = mirror_f32(model, xf[:n_mirror])
-                calls_per = len(mtrace) // max(1, n_mirror)
-                rep.mirror_calls, rep.mirror_max_error = compare_trace(tr[: len(mtrace)], mtrace)
+                rep.mirror_calls, rep.mirror_max_error = check_trace(model, xf[:n_mirror], tr)
+                calls_per = rep.mirror_calls // max(1, n_mirror)
                 msg += (f"; call for call vs the cmsisdsp mirror: {rep.mirror_calls:,} calls "
                         f"({calls_per}/sample), max |diff| {rep.mirror_max_error:.3g}")
         rep.host_samples = samples
@@ -159,11 +182,14 @@ def check(model: Model, arith: str = "q412", *, style: str = "unrolled", samples
                                      + _first_mismatch(q.output, ref))
                 what = "every integer equal to the golden model"
             else:
-                ref = evaluate_float(model, xin.astype(np.float64))
-                ok, err = f32_close(q.output, ref)
+                ok, err, share = f32_close(model, xin, q.output)
                 if not ok:
-                    raise NnhdlError(f"Cortex-M7 float32 build (QEMU) is off the float reference by {err:.3g}")
-                what = f"within tolerance, max |error| {err:.3g}"
+                    raise NnhdlError(f"Cortex-M7 float32 build (QEMU) is off the float reference by {err:.3g}, "
+                                     f"{share:.3g}x the derived float32 error bound")
+                what = f"within the derived float32 error bound, max |error| {err:.3g} ({share:.1%} of the bound)"
+                if style == "unrolled":
+                    _equal_to_emulation(model, xin, q.output, "Cortex-M7 build (QEMU)")
+                    what += ", bit-identical to the IEEE emulation"
             rep.qemu_samples, rep.instructions = qemu_samples, q.instructions_per_inference
             rep.lines.append(f"QEMU mps2-an500 (Cortex-M7): {qemu_samples:,} samples, {what}; "
                              f"{q.instructions_per_inference:,.0f} instructions per inference "

@@ -6,7 +6,8 @@ Three evaluations of one :class:`~nnhdl.model.Model`:
 * :class:`StreamingModel` — one sample in, one out, holding per-layer
   activation caches (circular buffers) exactly as hardware and MCU do;
 * :func:`evaluate_float` — the same network in float64, no quantisation
-  anywhere, for comparisons with training.
+  anywhere, for comparisons with training; :func:`evaluate_float_bound`
+  adds a derived bound on how far a float32 program may be from it.
 
 The first two must agree bit for bit (tests prove it).
 """
@@ -19,7 +20,8 @@ from .errors import NnhdlError
 from .fixedpoint import accumulate, activate, requantize
 from .model import Layer, Model
 
-__all__ = ["evaluate", "evaluate_layer", "StreamingModel", "evaluate_float", "check_input"]
+__all__ = ["evaluate", "evaluate_layer", "tap_history", "StreamingModel", "evaluate_float", "evaluate_float_bound",
+           "FLOAT32_UNIT_ROUNDOFF", "check_input"]
 
 
 def check_input(model: Model, x: np.ndarray) -> np.ndarray:
@@ -36,7 +38,7 @@ def check_input(model: Model, x: np.ndarray) -> np.ndarray:
     return x.astype(np.int64)
 
 
-def _history(x: np.ndarray, layer: Layer) -> np.ndarray:
+def tap_history(x: np.ndarray, layer: Layer) -> np.ndarray:
     """``[T, K, in_dim]`` taps: ``taps[t, k] = x[t - (K-1-k)*d]`` (zeros before t=0)."""
     t = x.shape[0]
     pad = (layer.kernel_size - 1) * layer.dilation
@@ -46,7 +48,7 @@ def _history(x: np.ndarray, layer: Layer) -> np.ndarray:
 
 def evaluate_layer(model: Model, layer: Layer, x: np.ndarray) -> np.ndarray:
     """One layer over a whole sequence ``[T, in_dim] -> [T, out_dim]``."""
-    acc = accumulate(_history(x, layer), layer.weight, layer.bias, model.qformat)
+    acc = accumulate(tap_history(x, layer), layer.weight, layer.bias, model.qformat)
     y = requantize(acc, model.qformat, model.rounding)
     return activate(y, layer.activation, layer.relu_max)
 
@@ -118,23 +120,85 @@ class StreamingModel:
         return np.stack([self.step(v) for v in x]) if len(x) else np.zeros((0, self.model.output_dim), np.int64)
 
 
+def _activate_float(layer: Layer, y: np.ndarray, scale: float) -> np.ndarray:
+    """The layer's activation on real numbers (monotone non-decreasing, 1-Lipschitz)."""
+    if layer.activation == "relu":
+        y = np.maximum(y, 0.0)
+        if layer.relu_max is not None:
+            y = np.minimum(y, layer.relu_max / scale)
+    return y
+
+
 def evaluate_float(model: Model, x: np.ndarray) -> np.ndarray:
     """The network in float64 with the model's weights as real numbers.
 
     No rounding or saturation anywhere: the "ideal" network the integers
     approximate.  ``x`` is in model units (floats), shape ``[T, input_dim]``.
     """
+    return evaluate_float_bound(model, x)[0]
+
+
+#: Unit roundoff of IEEE binary32 (round to nearest): every float32 operation
+#: returns ``op(a, b) * (1 + delta)`` with ``|delta| <= 2**-24``.
+FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
+_FLOAT64_UNIT_ROUNDOFF = 2.0 ** -53
+# Absolute slack per operation for underflow, even where subnormals flush to
+# zero (the smallest normal binary32 number).
+_FLOAT32_TINY = 2.0 ** -126
+
+
+def _gamma(n: int, u: float) -> float:
+    """Higham's gamma_n = n*u / (1 - n*u): the relative error bound of a sum of n rounded products."""
+    nu = n * u
+    if nu >= 0.5:
+        raise NnhdlError(f"a dot product of {n} terms is too long for a float error bound at unit roundoff {u:g}")
+    return nu / (1.0 - nu)
+
+
+def evaluate_float_bound(model: Model, x: np.ndarray, unit_roundoff: float | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`evaluate_float`, plus a bound on how far a float program may stray from it.
+
+    With ``unit_roundoff=u`` (``FLOAT32_UNIT_ROUNDOFF`` for a float32
+    program), ``bound[t, o]`` is a rigorous upper bound on
+    ``|y_program[t, o] - y_ref[t, o]|`` for *any* program that evaluates the
+    network in that arithmetic: each layer's ``K*in_dim`` products plus bias
+    summed in any order, with or without fused multiply-adds (so a C compiler,
+    CMSIS-DSP's loop unrolling or ``-ffast-math`` reassociation all stay
+    inside it), from inputs and weights that are exact in that format.
+
+    Per layer, with ``n = K*in_dim + 1`` terms, input error bound ``e`` and
+    magnitudes ``S = (|x| + e) @ |W| + |b|`` (Higham, *Accuracy and Stability
+    of Numerical Algorithms*, §3.1: a computed dot product is within
+    ``gamma_n * sum |terms|`` of the exact one, whatever the order):
+
+        e_out = e @ |W| + (gamma_n(u) + gamma_n(2**-53)) * S + n * 2**-126
+
+    the second gamma covering the float64 reference's own rounding and the
+    last term underflow.  Activations are monotone, so the output error is
+    ``max(act(y + e) - act(y), act(y) - act(y - e))``; saturation and
+    requantisation do not exist in this path.  Errors travel to later
+    samples through the taps, exactly as the values do.  ``unit_roundoff=None``
+    skips the bound (returns zeros) for callers that only need the values.
+    """
     h = np.asarray(x, dtype=np.float64)
+    err = np.zeros_like(h)
     scale = float(model.qformat.scale)
     for layer in model.layers:
-        w = layer.weight.astype(np.float64) / scale
+        w = (layer.weight.astype(np.float64) / scale).reshape(layer.taps, layer.out_dim)
         b = layer.bias.astype(np.float64) / scale
-        taps = _history(h, layer)
-        y = taps.reshape(taps.shape[0], -1) @ w.reshape(layer.taps, layer.out_dim) + b
-        if layer.activation == "relu":
-            y = np.maximum(y, 0.0)
-            if layer.relu_max is not None:
-                y = np.minimum(y, layer.relu_max / scale)
-        h = y
-    return h
-
+        taps = tap_history(h, layer).reshape(h.shape[0], -1)
+        y = taps @ w + b
+        if unit_roundoff is None:
+            h = _activate_float(layer, y, scale)
+            err = np.zeros_like(h)
+            continue
+        n = layer.taps + 1
+        gamma = _gamma(n, unit_roundoff) + _gamma(n, _FLOAT64_UNIT_ROUNDOFF)
+        aw = np.abs(w)
+        etaps = tap_history(err, layer).reshape(h.shape[0], -1)
+        e = etaps @ aw + gamma * ((np.abs(taps) + etaps) @ aw + np.abs(b)) + n * _FLOAT32_TINY
+        h = _activate_float(layer, y, scale)
+        err = np.maximum(_activate_float(layer, y + e, scale) - h, h - _activate_float(layer, y - e, scale))
+    # the bound itself is computed in float64: a relative margin far above its own rounding
+    return h, err * (1.0 + 1e-9)
