@@ -13,7 +13,7 @@ from nnhdl.hdl.conv import Conv1d, Po2Conv1d
 from nnhdl.hdl.dot import DotProduct, Po2DotProduct
 from nnhdl.hdl.matrix import Po2RowByMatrix, RowByMatrix
 from nnhdl.model import Layer, Model
-from nnhdl.reference import _history, evaluate_layer
+from nnhdl.reference import evaluate_layer, tap_history
 from nnhdl.sim.pysim import stream_through
 
 FORMATS = [QFormat(16, 12), QFormat(12, 9), QFormat(18, 12), QFormat(24, 20), QFormat(6, 5)]
@@ -107,13 +107,13 @@ def test_activation_cache_taps(k, d, dim):
     fmt = QFormat(16, 12)
     x = rng.integers(fmt.min_int, fmt.max_int + 1, (3 * ((k - 1) * d + 1) + 5, dim))
     layer = Layer("qb", k, d, dim, 1, "none", np.zeros((k, dim, 1), np.int64), np.zeros(1, np.int64))
-    want = _history(x, layer).reshape(len(x), -1)
+    want = tap_history(x, layer).reshape(len(x), -1)
     res = stream_through(ActivationCache(16, dim, k, d), x, stall=0.3, seed=d)
     assert np.array_equal(res.output, want)
     # a reset mid-stream restores the zero history
     r = len(x) // 2
     res = stream_through(ActivationCache(16, dim, k, d), x, stall=0.3, seed=d + 1, reset_after=r)
-    want2 = np.concatenate([want[:r], _history(x[r:], layer).reshape(len(x) - r, -1)])
+    want2 = np.concatenate([want[:r], tap_history(x[r:], layer).reshape(len(x) - r, -1)])
     assert np.array_equal(res.output, want2)
 
 
