@@ -1,0 +1,211 @@
+"""Every output of a command appears only when the whole command succeeds.
+
+Writers call :func:`write_atomically` (a file) or :func:`staged_dir` (a
+folder).  Outside a command they behave as plain atomic writes.  Inside
+:func:`transaction` -- which :func:`nnhdl.errors.run_cli` opens around every
+entry point -- the finished temporary siblings are only renamed into place
+when the command returns 0; any error, exit status or Ctrl-C removes them.
+So a failed run, however late it fails, leaves no new or half-written file
+or folder behind.  Writes that must outlive a failure (a training checkpoint
+saved on Ctrl-C) pass ``durable=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import NnhdlError
+
+__all__ = ["write_atomically", "staged_dir", "staged_file", "transaction", "Transaction", "check_output_path"]
+
+
+class Transaction:
+    """Temporary siblings waiting to be renamed onto their targets."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []  # (temporary, target), in creation order
+        self._dirs: dict[Path, Path] = {}  # staged folder target -> temporary
+
+    def add(self, tmp: Path, target: Path) -> None:
+        self._pending.append((tmp, target))
+
+    def staged_folder(self, target: Path) -> Path | None:
+        return self._dirs.get(target)
+
+    def add_folder(self, tmp: Path, target: Path) -> None:
+        self._dirs[target] = tmp
+        self.add(tmp, target)
+
+    def commit(self) -> None:
+        # Children were staged after their parents: rename them first.
+        for tmp, target in reversed(self._pending):
+            os.replace(tmp, target)
+        self._pending.clear()
+
+    def rollback(self) -> None:
+        for tmp, _ in reversed(self._pending):
+            _remove(tmp)
+        self._pending.clear()
+
+
+_current: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("nnhdl_outputs", default=None)
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[Transaction]:
+    """Stage every write inside; the caller commits (see :func:`nnhdl.errors.run_cli`)."""
+    t = Transaction()
+    token = _current.set(t)
+    try:
+        yield t
+    except BaseException:
+        t.rollback()
+        raise
+    finally:
+        _current.reset(token)
+        t.rollback()  # no-op after a commit
+
+
+def _remove(p: Path) -> None:
+    try:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass
+
+
+def _redirect(path: Path) -> Path:
+    """Where ``path`` is while its folder (or an ancestor) is still staged."""
+    t = _current.get()
+    if t is None:
+        return path
+    absolute = Path(os.path.abspath(path))
+    for ancestor in [absolute, *absolute.parents]:
+        tmp = t.staged_folder(ancestor)
+        if tmp is not None:
+            return tmp / absolute.relative_to(ancestor)
+    return path
+
+
+def check_output_path(path: str | os.PathLike, what: str = "output file") -> Path:
+    """Refuse, before any work, an output path that cannot be written: a folder, a missing folder."""
+    path = Path(path)
+    real = _redirect(path)
+    if real.is_dir():
+        raise NnhdlError(f"{path}: is a folder; give a file name for the {what}")
+    parent = real.parent if str(real.parent) else Path(".")
+    if not parent.is_dir():
+        raise NnhdlError(f"{path}: folder {path.parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NnhdlError(f"{path}: cannot write in folder {path.parent} (permission denied)")
+    return path
+
+
+def _temp_sibling(path: Path, make: Callable[..., Any]) -> Path:
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        made = make(prefix=f".{path.name}.", suffix=".partial", dir=parent)
+    except OSError as e:
+        raise NnhdlError(f"{path}: cannot write there ({e.strerror or e})") from None
+    return Path(made[1] if isinstance(made, tuple) else made)
+
+
+def staged_file(path: str | os.PathLike, what: str = "output file") -> Path:
+    """A temporary sibling to write ``path`` through (for tools that want a file name).
+
+    Inside a transaction it is renamed onto ``path`` at commit; outside one
+    the caller renames it (``os.replace``) when done.
+    """
+    target = check_output_path(_redirect(Path(path)), what)
+    fd_tmp = _temp_sibling(target, tempfile.mkstemp)
+    t = _current.get()
+    if t is not None:
+        t.add(fd_tmp, target)
+    return fd_tmp
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb", *,
+                     durable: bool = False) -> None:
+    """Write through a temporary file in the same folder, then rename.
+
+    An exception inside ``write`` leaves no file at ``path``.  Inside a
+    command the rename waits for the command's success, unless ``durable``.
+    """
+    path = Path(path)
+    real = _redirect(path)
+    check_output_path(real)
+    fd, tmp = _temp_fd(real)
+    try:
+        with os.fdopen(fd, mode, **({"newline": "\n"} if "b" not in mode else {})) as f:
+            write(f)
+        umask = os.umask(0)  # mkstemp makes the file 0600; give it the permissions open() would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+    except BaseException:
+        _remove(Path(tmp))
+        raise
+    t = _current.get()
+    if t is None or durable:
+        os.replace(tmp, real)
+    else:
+        t.add(Path(tmp), real)
+
+
+def _temp_fd(path: Path) -> tuple[int, str]:
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=parent)
+    except OSError as e:
+        raise NnhdlError(f"{path}: cannot write there ({e.strerror or e})") from None
+
+
+def staged_dir(path: str | os.PathLike) -> Path:
+    """The folder to write ``path``'s contents in; created (with parents) if missing.
+
+    Inside a transaction, the first missing ancestor is created as a
+    temporary sibling and renamed into place at commit, so a failed command
+    leaves no new folder.  Returns the folder to write in (the temporary one
+    while staged).
+    """
+    path = Path(os.path.abspath(path))
+    real = _redirect(path)
+    if real.exists():
+        if not real.is_dir():
+            raise NnhdlError(f"{path}: exists and is not a folder")
+        if not os.access(real, os.W_OK | os.X_OK):
+            raise NnhdlError(f"{path}: cannot write in this folder (permission denied)")
+        return real
+    t = _current.get()
+    missing = real
+    while not missing.parent.exists():
+        missing = missing.parent
+    if not missing.parent.is_dir():
+        raise NnhdlError(f"{path}: {missing.parent} is not a folder")
+    if t is None:
+        try:
+            real.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise NnhdlError(f"{path}: cannot create the folder ({e.strerror or e})") from None
+        return real
+    tmp = _temp_sibling(missing, tempfile.mkdtemp)
+    os.chmod(tmp, 0o777 & ~_umask())
+    t.add_folder(tmp, missing)
+    inside = tmp / real.relative_to(missing)
+    inside.mkdir(parents=True, exist_ok=True)
+    return inside
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
