@@ -37,7 +37,7 @@ MAX_JSON_BYTES = 1 << 20
 #: Nesting of brackets in any JSON input (the deepest real file has 4).
 MAX_JSON_DEPTH = 64
 #: Sample files (.npy / .wav) read by ``run`` and training, and the values they hold.
-MAX_SAMPLE_FILE_BYTES = 1 << 30
+MAX_SAMPLE_FILE_BYTES = 256 << 20
 MAX_SAMPLE_VALUES = 1 << 26
 #: A qkeras weight file (.pkl / .npz) and the elements one unpickled array may claim.
 MAX_WEIGHTS_BYTES = 64 << 20

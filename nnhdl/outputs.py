@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import NnhdlError
 
-__all__ = ["write_atomically", "staged_dir", "staged_file", "transaction", "Transaction", "check_output_path"]
+__all__ = ["write_atomically", "staged_dir", "output_file", "transaction", "Transaction", "check_output_path"]
 
 
 class Transaction:
@@ -117,21 +117,32 @@ def _temp_sibling(path: Path, make: Callable[..., Any]) -> Path:
         made = make(prefix=f".{path.name}.", suffix=".partial", dir=parent)
     except OSError as e:
         raise NnhdlError(f"{path}: cannot write there ({e.strerror or e})") from None
-    return Path(made[1] if isinstance(made, tuple) else made)
+    if isinstance(made, tuple):  # mkstemp: (fd, name)
+        os.close(made[0])
+        return Path(made[1])
+    return Path(made)
 
 
-def staged_file(path: str | os.PathLike, what: str = "output file") -> Path:
-    """A temporary sibling to write ``path`` through (for tools that want a file name).
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike, what: str = "output file") -> Iterator[Path]:
+    """A temporary sibling to write ``path`` through, for tools that want a file name (a VCD, a PNG).
 
-    Inside a transaction it is renamed onto ``path`` at commit; outside one
-    the caller renames it (``os.replace``) when done.
+    On success it is renamed onto ``path`` (at the command's commit inside
+    a transaction); on an exception it is removed.
     """
     target = check_output_path(_redirect(Path(path)), what)
-    fd_tmp = _temp_sibling(target, tempfile.mkstemp)
+    tmp = _temp_sibling(target, tempfile.mkstemp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+    except BaseException:
+        _remove(tmp)
+        raise
     t = _current.get()
-    if t is not None:
-        t.add(fd_tmp, target)
-    return fd_tmp
+    if t is None:
+        os.replace(tmp, target)
+    else:
+        t.add(tmp, target)
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb", *,
