@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import NnhdlError
 
-__all__ = ["write_atomically", "staged_dir", "output_file", "transaction", "Transaction", "check_output_path"]
+__all__ = ["readable", "write_atomically", "staged_dir", "output_file", "transaction", "Transaction", "check_output_path"]
 
 
 class Transaction:
@@ -34,6 +34,14 @@ class Transaction:
 
     def add(self, tmp: Path, target: Path) -> None:
         self._pending.append((tmp, target))
+
+    def pending(self, target: Path) -> Path | None:
+        """The staged temporary file that will become ``target``, if any (the latest one)."""
+        target = Path(os.path.abspath(target))
+        for tmp, t in reversed(self._pending):
+            if Path(os.path.abspath(t)) == target and tmp.is_file():
+                return tmp
+        return None
 
     def staged_folder(self, target: Path) -> Path | None:
         return self._dirs.get(target)
@@ -57,9 +65,26 @@ class Transaction:
 _current: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar("nnhdl_outputs", default=None)
 
 
+class _Joined(Transaction):
+    """A command run from inside another (``train --report`` runs ``evaluate``): the outer one commits."""
+
+    def __init__(self, outer: Transaction) -> None:
+        self.outer = outer
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def transaction() -> Iterator[Transaction]:
     """Stage every write inside; the caller commits (see :func:`nnhdl.errors.run_cli`)."""
+    outer = _current.get()
+    if outer is not None:
+        yield _Joined(outer)
+        return
     t = Transaction()
     token = _current.set(t)
     try:
@@ -82,6 +107,13 @@ def _remove(p: Path) -> None:
         pass
     except OSError:
         pass
+
+
+def readable(path: str | os.PathLike) -> Path:
+    """Where to read ``path`` from: a file this command has written but not yet committed reads as written."""
+    t = _current.get()
+    staged = t.pending(Path(path)) if t is not None else None
+    return staged if staged is not None else _redirect(Path(path))
 
 
 def _redirect(path: Path) -> Path:
