@@ -24,7 +24,7 @@ from .fixedpoint import ACTIVATIONS, ROUNDINGS, QFormat, accumulator_width, is_p
 from .inputs import check_npz, expect_keys, first_outside, input_file, integers_in_range, parse_json
 from .limits import (MAX_DIM, MAX_LAYERS, MAX_MANIFEST_BYTES, MAX_MODEL_BYTES, MAX_PARAMS, MAX_STATE, check_layer_shape,
                      check_network_size, check_sample_rate)
-from .outputs import write_atomically
+from .outputs import readable, write_atomically
 
 FORMAT_NAME = "nnhdl-model"
 FORMAT_VERSION = 1
@@ -265,7 +265,8 @@ class Model:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Model":
         """Read and validate a model file; raise ModelError on any defect."""
-        path = input_file(path, "model file", MAX_MODEL_BYTES, ModelError)
+        # readable(): a model written earlier in this command (train --report) reads before it is committed
+        path = input_file(readable(path), "model file", MAX_MODEL_BYTES, ModelError)
         if not zipfile.is_zipfile(path):
             raise ModelError(f"{path}: not an nnhdl model (.npz) file")
         check_npz(path, MAX_MODEL_BYTES, 2 * MAX_LAYERS + 1, ModelError)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import NnhdlError
 
-__all__ = ["readable", "write_atomically", "staged_dir", "output_file", "transaction", "Transaction", "check_output_path"]
+__all__ = ["scratch", "readable", "write_atomically", "staged_dir", "output_file", "transaction", "Transaction", "check_output_path"]
 
 
 class Transaction:
@@ -95,6 +95,16 @@ def transaction() -> Iterator[Transaction]:
     finally:
         _current.reset(token)
         t.rollback()  # no-op after a commit
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[None]:
+    """Work files (a compiler's build folder in the cache) are not outputs: written at once, never staged."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def _remove(p: Path) -> None:
