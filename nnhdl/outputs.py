@@ -176,6 +176,8 @@ def output_file(path: str | os.PathLike, what: str = "output file") -> Iterator[
     tmp = _temp_sibling(target, tempfile.mkstemp)
     try:
         yield tmp
+        if not tmp.exists():  # the writer decided there is nothing to write
+            return
         os.chmod(tmp, 0o666 & ~_umask())
     except BaseException:
         _remove(tmp)
