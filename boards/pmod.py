@@ -104,7 +104,7 @@ def cmd_load_weights(args: argparse.Namespace) -> int:
     built = _built_manifest(Path(args.build_dir) / "report.json")
     board, comm = _open_board(args)
     try:
-        res = load_weights(board, model, built_manifest=built, progress=lambda s: print(s, file=sys.stderr))
+        res = load_weights(board, model, built_manifest=built, progress=lambda s: print(s, flush=True))
     finally:
         comm.close()
     print(f"loaded {res['weights']} weights; bank {res['active_bank']} active; model id {res['model_id']}")

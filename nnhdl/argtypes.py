@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from .outputs import writable
+
 __all__ = ["ArgumentParser", "int_range", "positive_int", "nonneg_int", "seed", "finite_float", "positive_float", "byte_size",
            "output_dir"]
 
@@ -95,16 +97,16 @@ def output_dir(text: str) -> str:
     if p.exists():
         if not p.is_dir():
             raise argparse.ArgumentTypeError(f"{text}: exists and is not a folder")
-        if not os.access(p, os.W_OK | os.X_OK):
-            raise argparse.ArgumentTypeError(f"{text}: cannot write in this folder (permission denied)")
+        if not writable(p):
+            raise argparse.ArgumentTypeError(f"{text}: cannot write in this folder")
         return text
     ancestor = Path(os.path.abspath(p)).parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{text}: cannot create it in {ancestor} (permission denied)")
+    if not writable(ancestor):
+        raise argparse.ArgumentTypeError(f"{text}: cannot create it in {ancestor}")
     return text
 
 

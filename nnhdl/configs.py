@@ -56,6 +56,7 @@ class NetworkSpec:
         if not self.layers:
             raise ModelError("layers: a network needs at least one layer")
         check_network_size(len(self.layers))
+        check_layer_shape(1, 1, self.input_dim, 1, "input")  # before weights [K, input_dim, out] are drawn
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -148,9 +148,22 @@ def check_output_path(path: str | os.PathLike, what: str = "output file") -> Pat
     parent = real.parent if str(real.parent) else Path(".")
     if not parent.is_dir():
         raise NnhdlError(f"{path}: folder {path.parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise NnhdlError(f"{path}: cannot write in folder {path.parent} (permission denied)")
+    if not writable(parent):
+        raise NnhdlError(f"{path}: cannot write in folder {path.parent or '.'}")
     return path
+
+
+def writable(folder: str | os.PathLike) -> bool:
+    """Whether a file can be created in ``folder``: tried, since permissions alone lie (root, /proc, read-only mounts)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".nnhdl-probe.", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
 
 
 def _temp_sibling(path: Path, make: Callable[..., Any]) -> Path:
@@ -237,8 +250,8 @@ def staged_dir(path: str | os.PathLike) -> Path:
     if real.exists():
         if not real.is_dir():
             raise NnhdlError(f"{path}: exists and is not a folder")
-        if not os.access(real, os.W_OK | os.X_OK):
-            raise NnhdlError(f"{path}: cannot write in this folder (permission denied)")
+        if not writable(real):
+            raise NnhdlError(f"{path}: cannot write in this folder")
         return real
     t = _current.get()
     missing = real

@@ -166,6 +166,13 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def run_command(module: str, args: tuple, cwd: Path, env_extra: dict[str, str], root: Path = ROOT) -> Outcome:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -173,7 +180,8 @@ def run_command(module: str, args: tuple, cwd: Path, env_extra: dict[str, str], 
     env.update(env_extra)
     start = time.monotonic()
     p = subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_limit_memory)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_limit_memory,
+                         start_new_session=True)  # its own process group: tools it starts die with it
     out: dict[str, bytes] = {}
     readers = [threading.Thread(target=lambda k=k, s=s: out.__setitem__(k, s.read()), daemon=True)
                for k, s in (("out", p.stdout), ("err", p.stderr))]
@@ -184,14 +192,59 @@ def run_command(module: str, args: tuple, cwd: Path, env_extra: dict[str, str], 
         if pid:
             break
         if time.monotonic() - start > WALL_LIMIT + 10:
-            p.kill()
+            _kill_group(p.pid)
         time.sleep(0.01)
     seconds = time.monotonic() - start
+    _kill_group(p.pid)  # nothing it started may outlive it
     p.returncode = os.waitstatus_to_exitcode(status)
     for r in readers:
         r.join()
     return Outcome(p.returncode, out["out"].decode(errors="replace"), out["err"].decode(errors="replace"), seconds,
                    usage.ru_maxrss * 1024)
+
+
+class Zygote:
+    """A ``tests/zygote.py`` server: forks of a process with the project imported (see there why)."""
+
+    def __init__(self, root: Path = ROOT) -> None:
+        env = dict(os.environ, PYTHONPATH=str(root))
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("zygote.py"))], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert json.loads(self.proc.stdout.readline()).get("ready")
+        self.lock = threading.Lock()
+
+    def run(self, module: str, args: tuple, cwd: Path, env_extra: dict[str, str]) -> Outcome:
+        env = dict(os.environ)
+        env.setdefault("NNHDL_CACHE", str(Path.home() / ".cache" / "nnhdl"))
+        env.update(env_extra)
+        out, err = cwd.parent / f".{cwd.name}.out", cwd.parent / f".{cwd.name}.err"
+        req = {"module": module, "args": [a if isinstance(a, str) else os.fsdecode(a) for a in args],
+               "cwd": str(cwd), "env": env, "stdout": str(out), "stderr": str(err), "memory": MEMORY_LIMIT,
+               "timeout": WALL_LIMIT + 10}
+        with self.lock:
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+            ans = json.loads(self.proc.stdout.readline())
+        r = Outcome(ans["status"], out.read_bytes().decode(errors="replace"), err.read_bytes().decode(errors="replace"),
+                    ans["seconds"], ans["max_rss"])
+        out.unlink()
+        err.unlink()
+        return r
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+_zygotes: dict[tuple[Path, int], Zygote] = {}
+
+
+def zygote(root: Path = ROOT) -> Zygote:
+    """One per thread (the before/after runner uses threads; pytest-xdist uses processes)."""
+    key = (root, threading.get_ident())
+    if key not in _zygotes:
+        _zygotes[key] = Zygote(root)
+    return _zygotes[key]
 
 
 def snapshot(d: Path) -> dict[str, tuple[int, int]]:
@@ -209,13 +262,20 @@ def _argv(args: tuple, port: int | None) -> tuple:
     return tuple(a.replace("{port}", str(port)) if isinstance(a, str) else a for a in args)
 
 
-def judge(case: Case, d: Path, root: Path = ROOT) -> tuple[list[str], Outcome]:
-    """Run one bad input; return what is wrong with the way it was handled (empty: clean)."""
+def judge(case: Case, d: Path, root: Path = ROOT, fresh: bool = False) -> tuple[list[str], Outcome]:
+    """Run one bad input; return what is wrong with the way it was handled (empty: clean).
+
+    ``fresh``: in a new interpreter (``python -m``) instead of a fork of the zygote.
+    """
+    d = d / "case"
+    d.mkdir()
     case.materialise(d)
     board = stand_in_for(case.peer, d) if case.peer else None
     before = snapshot(d)
     try:
-        r = run_command(case.module, _argv(case.args, board.port if board else None), d, case.env, root)
+        argv = _argv(case.args, board.port if board else None)
+        r = (run_command(case.module, argv, d, case.env, root) if fresh
+             else zygote(root).run(case.module, argv, d, case.env))
     finally:
         if board:
             board.close()
@@ -246,6 +306,16 @@ def judge(case: Case, d: Path, root: Path = ROOT) -> tuple[list[str], Outcome]:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_refused_cleanly(case: Case, tmp_path: Path) -> None:
     problems, r = judge(case, tmp_path)
+    assert not problems, f"{problems}\nstderr: {r.stderr[-2000:]}"
+
+
+FRESH = CASES[::40]
+
+
+@pytest.mark.parametrize("case", FRESH, ids=[c.id for c in FRESH])
+def test_bad_input_in_a_fresh_interpreter(case: Case, tmp_path: Path) -> None:
+    """A sample of the corpus through a new ``python -m`` each: the zygote changes nothing that matters."""
+    problems, r = judge(case, tmp_path, fresh=True)
     assert not problems, f"{problems}\nstderr: {r.stderr[-2000:]}"
 
 
@@ -302,11 +372,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--root", default=str(ROOT))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--tmp", default=None)
     args = ap.parse_args(argv)
     root = Path(args.root)
 
     def one(case: Case) -> tuple[Case, list[str]]:
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as d:
             problems, _ = judge(case, Path(d), root)
         return case, problems
 

@@ -211,21 +211,29 @@ def plot_grid(model: Model, path: Path, n: int = 5, freq: float = 200.0) -> None
     plt.close(fig)
 
 
-def plot_loss(model: Model, path: Path) -> bool:
-    """Training loss curve from the model's meta (if it has one)."""
+def _loss_history(model: Model) -> np.ndarray | None:
+    """``meta["loss_history"]`` as ``[n, 2]`` (step, loss); None when the model has none."""
     hist = model.meta.get("loss_history")
     if not hist:
-        return False
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+        return None
     try:
         h = np.asarray(hist, dtype=np.float64)
     except (TypeError, ValueError):
         h = np.zeros(0)
     if h.ndim != 2 or h.shape[1] != 2 or not np.all(np.isfinite(h)):
         raise NnhdlError("meta.loss_history: must be a list of [step, loss] pairs of finite numbers")
+    return h
+
+
+def plot_loss(model: Model, path: Path) -> bool:
+    """Training loss curve from the model's meta (if it has one)."""
+    h = _loss_history(model)
+    if h is None:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.semilogy(h[:, 0], h[:, 1], color="C0")
     ax.set_xlabel("step")
@@ -320,6 +328,12 @@ def evaluate_model(model_path: Path, out_dir: Path | None, *, per_point: int = 1
     if length <= model.receptive_field:
         raise NnhdlError(f"--length {length}: test windows must be longer than the receptive field "
                          f"({model.receptive_field} samples)")
+    if pictures:
+        _loss_history(model)  # refuse a malformed meta before minutes of scoring, not after
+    if recordings:
+        from .data import RecordingData
+
+        RecordingData(recordings, model.input_dim, model.sample_rate, model.qformat)  # likewise
     shown_dir = out_dir or model_path.parent
     out_dir = staged_dir(shown_dir)
     stem = model_path.stem

@@ -134,7 +134,7 @@ def load_layer_info(path: str | Path) -> list[dict[str, Any]]:
     for n, entry in enumerate(info):
         where = f"{path}: layer_info[{n}]"
         kind = entry.get("type")
-        if kind not in _INFO_KEYS:
+        if not isinstance(kind, str) or kind not in _INFO_KEYS:
             raise NnhdlError(f"{where}: unknown type {kind!r} (expected qb, po2, relu or dilation)")
         expect_keys(entry, _INFO_KEYS[kind], where)
         if kind in ("qb", "po2") and not isinstance(entry.get("id"), str):

@@ -26,7 +26,7 @@ from nnhdl.configs import load_spec
 from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.inputs import parse_json
 from nnhdl.limits import MAX_SAMPLE_RATE
-from nnhdl.outputs import check_output_path, write_atomically
+from nnhdl.outputs import check_output_path, writable, write_atomically
 
 from .data import Dataset, load_data
 from .model import Net, Params, export_model, forward, init_params
@@ -244,10 +244,8 @@ def _check_checkpoint_path(path: Path) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise NnhdlError(f"--checkpoint {path}: {ancestor} is not a folder")
-    import os
-
-    if not os.access(ancestor, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise NnhdlError(f"--checkpoint {path}: cannot write there (permission denied)")
+    if not writable(ancestor):
+        raise NnhdlError(f"--checkpoint {path}: cannot write in {ancestor}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
