@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import ModelError
 from .inputs import expect_keys, json_int, read_json
-from .limits import check_layer_shape, check_network_size, check_sample_rate
+from .limits import MAX_DIM, check_layer_shape, check_network_size, check_sample_rate
 from .fixedpoint import QFormat, quantize_po2
 from .model import Layer, Model
 
@@ -56,7 +56,8 @@ class NetworkSpec:
         if not self.layers:
             raise ModelError("layers: a network needs at least one layer")
         check_network_size(len(self.layers))
-        check_layer_shape(1, 1, self.input_dim, 1, "input")  # before weights [K, input_dim, out] are drawn
+        if self.input_dim > MAX_DIM:  # before weights [K, input_dim, out] are drawn
+            raise ModelError(f"input_dim: {self.input_dim} is above the limit of {MAX_DIM} (README: Limits)")
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -764,7 +764,9 @@ NEIGHBOURS: dict[str, list[Neighbour]] = {
     "samples": [
         Neighbour("nnhdl", tuple("run --model m.npz --input x.npy --output y.npy".split()), GOOD, creates=("y.npy",)),
         Neighbour("nnhdl", tuple("run --model m.npz --input x.npy --output y.npy --target rtl --vcd t.vcd".split()),
-                  {"m.npz": model, "x.npy": samples(np.zeros((0, 3), np.int16))}, creates=("y.npy", "t.vcd")),
+                  {"m.npz": model, "x.npy": samples(np.zeros((0, 3), np.int16))}, creates=("y.npy",)),
+        Neighbour("nnhdl", tuple("run --model m.npz --input x.npy --output y.npy --target rtl --vcd t.vcd".split()),
+                  GOOD, creates=("y.npy", "t.vcd")),
         Neighbour("nnhdl", tuple("run --model m.npz --input x.npy --output y.npy --target c".split()),
                   {"m.npz": model, "x.npy": samples(np.full((4, 3), 2047, np.uint64), np.uint64)}, creates=("y.npy",)),
     ],

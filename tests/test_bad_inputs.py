@@ -173,7 +173,8 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def run_command(module: str, args: tuple, cwd: Path, env_extra: dict[str, str], root: Path = ROOT) -> Outcome:
+def run_command(module: str, args: tuple, cwd: Path, env_extra: dict[str, str], root: Path = ROOT,
+                timeout: float = WALL_LIMIT + 10) -> Outcome:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("NNHDL_CACHE", str(Path.home() / ".cache" / "nnhdl"))
@@ -191,7 +192,7 @@ def run_command(module: str, args: tuple, cwd: Path, env_extra: dict[str, str], 
         pid, status, usage = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
-        if time.monotonic() - start > WALL_LIMIT + 10:
+        if time.monotonic() - start > timeout:
             _kill_group(p.pid)
         time.sleep(0.01)
     seconds = time.monotonic() - start
@@ -328,7 +329,7 @@ def test_valid_neighbour_still_works(kind, n, nb, tmp_path: Path) -> None:
     Case("ok", 0, nb.module, nb.args, dict(nb.files)).materialise(tmp_path)
     board = stand_in_for(nb.peer, tmp_path) if nb.peer else None
     try:
-        r = run_command(nb.module, _argv(nb.args, board.port if board else None), tmp_path, {})
+        r = run_command(nb.module, _argv(nb.args, board.port if board else None), tmp_path, {}, timeout=600)
     finally:
         if board:
             board.close()
@@ -360,6 +361,28 @@ def test_undecodable_output_name_on_an_ascii_terminal(tmp_path: Path) -> None:
                         "y\u00e9.npy"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "y\u00e9.npy").is_file()
+
+
+def test_interrupt_is_130_and_leaves_nothing(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of a simulation: exit 130, one line, neither the output nor the trace appears."""
+    import signal
+
+    (tmp_path / "m.npz").write_bytes(model())
+    np.save(tmp_path / "x.npy", np.zeros((5000, 3), np.int16))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "nnhdl", "run", "--model", "m.npz", "--input", "x.npy", "--output",
+                          "y.npy", "--target", "rtl", "--vcd", "t.vcd"], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".t.vcd.*")) and time.monotonic() < deadline:  # the simulation has started
+        time.sleep(0.05)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    lines = [l for l in err.splitlines() if l.strip() and not l.startswith("rtl/pysim")]
+    assert lines == ["nnhdl: interrupted"], err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["m.npz", "x.npy"]
 
 
 def main(argv: list[str]) -> int:
