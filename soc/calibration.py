@@ -44,6 +44,8 @@ class CalConstants:
         """Read ``{"adc": [[offset, mult] x4], "dac": [[offset, mult] x4]}``."""
         from nnhdl.inputs import expect_keys, read_json
 
+        if not Path(path).exists():
+            raise NnhdlError(f"{path}: cannot read calibration file (no such file)")
         obj = read_json(path, "calibration file")
         if isinstance(obj, dict):
             expect_keys({k: v for k, v in obj.items() if not k.startswith("_")}, ("adc", "dac"), str(path))
