@@ -44,7 +44,7 @@ def input_file(path: str | os.PathLike, what: str, max_bytes: int, error: type[N
     if stat.S_ISDIR(st.st_mode):
         raise error(f"{path}: is a folder, not a {what}")
     if not stat.S_ISREG(st.st_mode):
-        raise error(f"{path}: not a regular file (a device or pipe cannot be a {what})")
+        raise error(f"{path}: not a regular file (a device or pipe cannot be the {what})")
     if st.st_size > max_bytes:
         raise error(f"{path}: {st.st_size:,} bytes is above the {max_bytes:,}-byte limit for a {what} "
                     "(README: Limits)")

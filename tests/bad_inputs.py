@@ -594,6 +594,8 @@ FLAGS = [
     ("nnhdl", "init --out m.npz --seed {v}", "--seed", ("-1", "x", str(2 ** 64))),
     ("nnhdl", "info m.npz --hw --clock-mhz {v}", "--clock-mhz", ("inf", "1e400", "x")),
     ("nnhdl", "info m.npz --hw --lanes {v}", "--lanes", ("x", "1,,2")),
+    ("nnhdl", "info m.npz --hw --lanes={v}", "lanes", ("0", "-1", "1,2,3")),
+    ("nnhdl", "run --model m.npz --input x.npy --output y.npy --target rtl --lanes={v}", "lanes", ("0", "-2")),
     ("mcu.export", "--model m.npz --out fw --ram-limit {v}", "--ram-limit", ("inf", "nan", "-5", "0", "1e400", "x")),
     ("mcu.export", "--model m.npz --out fw --flash-limit {v}", "--flash-limit", ("inf", "nan", "-1k", "0")),
     ("mcu.export", "--model m.npz --out fw --prefix {v}", "--prefix", ("9x", "a-b", "x" * 40)),
