@@ -15,8 +15,8 @@ from typing import Callable
 
 from .outputs import writable
 
-__all__ = ["ArgumentParser", "int_range", "positive_int", "nonneg_int", "seed", "finite_float", "positive_float", "byte_size",
-           "output_dir"]
+__all__ = ["ArgumentParser", "int_range", "positive_int", "nonneg_int", "seed", "finite_float", "positive_float",
+           "byte_size", "output_dir"]
 
 
 def int_range(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:

@@ -14,7 +14,6 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterator
 
 from .errors import NnhdlError
 
-__all__ = ["scratch", "readable", "write_atomically", "staged_dir", "output_file", "transaction", "Transaction", "check_output_path"]
+__all__ = ["write_atomically", "staged_dir", "output_file", "check_output_path", "writable", "readable", "scratch",
+           "transaction", "Transaction"]
 
 
 class Transaction:
@@ -154,7 +155,7 @@ def check_output_path(path: str | os.PathLike, what: str = "output file") -> Pat
 
 
 def writable(folder: str | os.PathLike) -> bool:
-    """Whether a file can be created in ``folder``: tried, since permissions alone lie (root, /proc, read-only mounts)."""
+    """Whether a file can be created in ``folder``: tried, since permissions alone lie (root, /proc, read-only)."""
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
     try:

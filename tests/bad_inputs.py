@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import pickle
 import struct
 import sys
