@@ -231,9 +231,14 @@ def forged_npy() -> bytes:
 
 def huge_reconstruct_pickle() -> bytes:
     """373-byte-class pickle: numpy's _reconstruct asked for a 2**40-element array."""
+    try:  # where numpy's own array pickles name it
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct
+
     class Big:
         def __reduce__(self):
-            return (np.core.multiarray._reconstruct, (np.ndarray, (1 << 40,), np.dtype("f8")))
+            return (_reconstruct, (np.ndarray, (1 << 40,), np.dtype("f8")))
     return pickle.dumps({"c0": {"weights": [Big(), Big()]}})
 
 
