@@ -9,12 +9,12 @@ status        the network's counters (cycles/sample, overruns, saturations, ...)
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from nnhdl.argtypes import ArgumentParser, finite_float, int_range, nonneg_int, output_dir
 from nnhdl.errors import NnhdlError, run_cli
 
 DEFAULT_BUILD_DIR = Path("build/pmod")
@@ -27,6 +27,8 @@ def _lanes(text: str | None):
         parts = [int(v) for v in text.split(",")]
     except ValueError:
         raise NnhdlError(f"--lanes {text!r}: give an integer or a comma-separated list of integers") from None
+    if any(not 1 <= v <= 4096 for v in parts):
+        raise NnhdlError(f"--lanes {text!r}: every lane count must be between 1 and 4096")
     return parts[0] if len(parts) == 1 else parts
 
 
@@ -77,16 +79,32 @@ def _open_board(args: argparse.Namespace):
     return Board(bus, csrs), bus
 
 
+def _built_manifest(report: Path) -> dict | None:
+    """The hardware manifest the build recorded in report.json (None when there is no report)."""
+    from nnhdl.inputs import read_json
+
+    if not report.exists():
+        return None
+    obj = read_json(report, "build report")
+    model = obj.get("model") if isinstance(obj, dict) else None
+    if not isinstance(model, dict):
+        raise NnhdlError(f"{report}: not a boards.pmod build report (no 'model' object); rebuild or pass --build-dir")
+    built = model.get("hardware_manifest")
+    if built is not None and not (isinstance(built, dict) and isinstance(built.get("layers", []), list)
+                                  and all(isinstance(l, dict) for l in built.get("layers", []))):
+        raise NnhdlError(f"{report}: model.hardware_manifest is malformed; rebuild or pass --build-dir")
+    return built
+
+
 def cmd_load_weights(args: argparse.Namespace) -> int:
     from nnhdl.model import Model
     from soc.host import load_weights
 
     model = Model.load(args.model)
-    report = Path(args.build_dir) / "report.json"
-    built = json.loads(report.read_text())["model"].get("hardware_manifest") if report.is_file() else None
+    built = _built_manifest(Path(args.build_dir) / "report.json")
     board, comm = _open_board(args)
     try:
-        res = load_weights(board, model, built_manifest=built, progress=lambda s: print(s, file=sys.stderr))
+        res = load_weights(board, model, built_manifest=built, progress=lambda s: print(s, flush=True))
     finally:
         comm.close()
     print(f"loaded {res['weights']} weights; bank {res['active_bank']} active; model id {res['model_id']}")
@@ -107,7 +125,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m boards.pmod", description=__doc__,
+    p = ArgumentParser(prog="python -m boards.pmod", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build the bitstream (and --flash it)")
@@ -115,16 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", help="model file (.npz); default: the bundled fpga_qb model")
     b.add_argument("--sample-rate", type=int, choices=[192000, 48000], default=None,
                    help="default: the model's rate if supported, else 192000")
-    b.add_argument("--sys-clock-mhz", type=float, default=None, help="network/system clock (default per board)")
+    b.add_argument("--sys-clock-mhz", type=finite_float(10.0, 400.0), default=None, help="network/system clock (default per board)")
     b.add_argument("--clocking", default="auto", choices=["auto", "mclk", "cdc"],
                    help="mclk: network on MCLK (256 cycles/sample); cdc: faster system clock + clock crossing; "
                         "auto (default): mclk when the network fits and no --sys-clock-mhz is given")
     b.add_argument("--lanes", default=None, help="multipliers per layer: N or N1,N2,... (default: in_dim per layer)")
     b.add_argument("--cal", default=None, help="calibration constants (JSON, see soc/cal_default.json)")
-    b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
-    b.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR))
-    b.add_argument("--flash", action="store_true", help="program the board with openFPGALoader after building")
-    b.add_argument("--flash-only", action="store_true", help="program the existing bitstream, do not build")
+    b.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr placement seed")
+    b.add_argument("--build-dir", type=output_dir, default=str(DEFAULT_BUILD_DIR))
+    once = b.add_mutually_exclusive_group()
+    once.add_argument("--flash", action="store_true", help="program the board with openFPGALoader after building")
+    once.add_argument("--flash-only", action="store_true", help="program the existing bitstream, do not build")
     b.set_defaults(func=cmd_build)
     for name, func, helptext in (("load-weights", cmd_load_weights, "load new weights over UARTBone"),
                                  ("status", cmd_status, "print the status counters")):
@@ -132,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "load-weights":
             s.add_argument("--model", required=True, help="model file with the same layer shapes as the build")
         s.add_argument("--port", required=True, help="serial port of the board's UART, e.g. /dev/ttyUSB1")
-        s.add_argument("--baud", type=int, default=115200)
+        s.add_argument("--baud", type=int_range(300, 12_000_000), default=115200)
         s.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR), help="where csr.csv and report.json are")
         s.set_defaults(func=func)
     return p

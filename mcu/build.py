@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nnhdl.errors import NnhdlError
+from nnhdl.outputs import scratch
 
 from .cmsis import cmsis_library
 from .export import ExportResult, write_files
@@ -42,7 +43,8 @@ def build_host(result: ExportResult, workdir: Path, prefix: str = "nnhdl", trace
     files = dict(result.files)
     files["host_main.c"] = host_main(prefix, arith, trace)
     workdir.mkdir(parents=True, exist_ok=True)
-    write_files(workdir, files)
+    with scratch():  # build inputs, read by gcc right away
+        write_files(workdir, files)
     cflags = [*HOST_FLAGS, *WARN_FLAGS]
     libs: list[str] = []
     if _uses_cmsis(result):
@@ -103,7 +105,8 @@ def build_arm(result: ExportResult, workdir: Path, x_test: np.ndarray, prefix: s
     files["fw_main.c"] = firmware_main(prefix, arith)
     files["fw_testdata.c"] = testdata_c(x_test, arith, prefix)
     workdir.mkdir(parents=True, exist_ok=True)
-    write_files(workdir, files)
+    with scratch():  # build inputs, read by gcc right away
+        write_files(workdir, files)
     cflags = [*ARM_FLAGS, *WARN_FLAGS]
     libs: list[str] = []
     if _uses_cmsis(result):

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nnhdl.argtypes import ArgumentParser, int_range, output_dir, seed
 from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model
 from nnhdl.reference import FLOAT32_UNIT_ROUNDOFF, evaluate, evaluate_float_bound
@@ -202,16 +203,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model file (.npz)")
     p.add_argument("--arith", choices=("q412", "f32"), default="q412", help="arithmetic path (default q412)")
     p.add_argument("--style", choices=("unrolled", "cmsis"), default="unrolled", help="code style (default unrolled)")
-    p.add_argument("--samples", type=int, default=10000, help="host test samples (default 10000)")
-    p.add_argument("--qemu-samples", type=int, default=2000, help="samples run on the emulated Cortex-M7 (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="test input seed")
-    p.add_argument("--build", default=None, help="build folder (default: under ~/.cache/nnhdl/mcu/check)")
+    p.add_argument("--samples", type=int_range(1, 10_000_000), default=10000, help="host test samples (default 10000)")
+    p.add_argument("--qemu-samples", type=int_range(1, 1_000_000), default=2000, help="samples run on the emulated Cortex-M7 (default 2000)")
+    p.add_argument("--seed", type=seed, default=0, help="test input seed")
+    p.add_argument("--build", type=output_dir, default=None, help="build folder (default: under ~/.cache/nnhdl/mcu/check)")
     p.add_argument("--no-arm", action="store_true", help="host check only (no cross-compile, no QEMU)")
     p.add_argument("--no-qemu", action="store_true", help="cross-compile but do not run QEMU")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mcu.check", description=__doc__.splitlines()[0].replace("``", ""))
+    p = ArgumentParser(prog="python -m mcu.check", description=__doc__.splitlines()[0].replace("``", ""))
     add_arguments(p)
     args = p.parse_args(argv)
     return run_cli("mcu.check", lambda: _check_cli(args))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from nnhdl.argtypes import ArgumentParser, byte_size, output_dir
 from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model
 
@@ -80,40 +80,21 @@ def measure(result: ExportResult, prefix: str, flash_limit: int) -> None:
 
 
 def write_files(out_dir: Path, files: dict[str, str]) -> None:
-    """Write every file or none: temporary names first, then rename all."""
-    out_dir = Path(out_dir)
-    created = False
-    if not out_dir.exists():
-        if not out_dir.parent.is_dir():
-            raise NnhdlError(f"{out_dir}: parent folder {out_dir.parent} does not exist")
-        try:
-            out_dir.mkdir()
-            created = True
-        except OSError as e:
-            raise NnhdlError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
-    elif not out_dir.is_dir():
-        raise NnhdlError(f"{out_dir}: exists and is not a folder")
-    temps: list[tuple[str, Path]] = []
-    try:
-        for name, text in files.items():
-            target = out_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{Path(name).name}.", suffix=".partial", dir=target.parent)
-            temps.append((tmp, target))
-            with os.fdopen(fd, "w", newline="\n") as f:
-                f.write(text)
-        for tmp, target in temps:
-            os.replace(tmp, target)
-    except OSError as e:
-        for tmp, _ in temps:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        if created:
-            import shutil
+    """Write every file or none (:mod:`nnhdl.outputs`): a new folder appears only with all its files."""
+    from nnhdl.outputs import staged_dir, transaction, write_atomically
 
-            shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir = Path(out_dir)
+    if not out_dir.exists() and not out_dir.parent.is_dir():
+        raise NnhdlError(f"{out_dir}: parent folder {out_dir.parent} does not exist")
+    try:
+        with transaction() as t:  # joins the command's transaction when there is one
+            folder = staged_dir(out_dir)
+            for name, text in files.items():
+                target = folder / name
+                staged_dir(target.parent)
+                write_atomically(target, lambda f, text=text: f.write(text), mode="w")
+            t.commit()
+    except OSError as e:
         raise NnhdlError(f"{out_dir}: cannot write the C files there ({e.strerror or e})") from None
 
 
@@ -122,6 +103,8 @@ def export(model: Model, out_dir: str | os.PathLike, arith: str = "q412", *, pre
            board: str = "none", measure_size: bool = True) -> ExportResult:
     """Generate, check the budget, write. Raises NnhdlError before writing anything on bad input."""
     result = generate(model, arith, prefix=prefix, style=style)
+    if result.footprint.ram_bytes > ram_limit:  # refused before compiling anything
+        check_budget(result.footprint, ram_limit, flash_limit)
     if measure_size:
         measure(result, prefix, flash_limit)
     check_budget(result.footprint, ram_limit, flash_limit)
@@ -137,22 +120,9 @@ def export(model: Model, out_dir: str | os.PathLike, arith: str = "q412", *, pre
     return result
 
 
-def _size(text: str) -> int:
-    t = text.strip().lower()
-    mult = 1
-    for suffix, m in (("kib", 1024), ("k", 1024), ("mib", 1 << 20), ("m", 1 << 20)):
-        if t.endswith(suffix):
-            t, mult = t[: -len(suffix)], m
-            break
-    try:
-        return int(float(t) * mult)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 131072, 128k, 0.5M)") from None
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model file (.npz, nnhdl-model v1)")
-    p.add_argument("--out", required=True, help="output folder (created if missing; files replaced atomically)")
+    p.add_argument("--out", required=True, type=output_dir, help="output folder (created if missing; files replaced atomically)")
     p.add_argument("--arith", choices=("q412", "f32"), default="q412",
                    help="q412: bit-exact integers (SMLAD); f32: float32 in model units (default q412)")
     p.add_argument("--prefix", default="nnhdl", help="C identifier prefix (default nnhdl)")
@@ -161,9 +131,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "output/layer (default unrolled)")
     p.add_argument("--board", choices=BOARDS, default="none",
                    help="also write a firmware project (daisy-patch: libDaisy main.cpp, Makefile, README)")
-    p.add_argument("--ram-limit", type=_size, default=DAISY_SEED_RAM,
+    p.add_argument("--ram-limit", type=byte_size(), default=DAISY_SEED_RAM,
                    help=f"refuse models needing more RAM (default {DAISY_SEED_RAM // 1024}k, Daisy Seed AXI SRAM)")
-    p.add_argument("--flash-limit", type=_size, default=DAISY_SEED_FLASH,
+    p.add_argument("--flash-limit", type=byte_size(), default=DAISY_SEED_FLASH,
                    help=f"refuse models needing more flash (default {DAISY_SEED_FLASH // 1024}k, Daisy Seed)")
 
 
@@ -191,7 +161,7 @@ def _export_cli(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mcu.export", description=__doc__.splitlines()[0].replace("``", ""))
+    p = ArgumentParser(prog="python -m mcu.export", description=__doc__.splitlines()[0].replace("``", ""))
     add_arguments(p)
     args = p.parse_args(argv)
     return run_cli("mcu.export", lambda: _export_cli(args))

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .argtypes import ArgumentParser, finite_float, seed
 from .errors import run_cli
 
 # Subcommands other packages contribute: name -> (module, help).  Each module
@@ -59,7 +60,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from .configs import random_model
+    from .outputs import check_output_path
 
+    check_output_path(args.out, "model file")
     model = random_model(args.config, seed=args.seed, extreme=args.extreme)
     model.save(args.out)
     print(f"wrote {args.out}: {model.name}, {model.params:,} parameters, random weights (seed {args.seed})")
@@ -69,8 +72,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .audio_io import read_samples, write_samples
     from .model import Model
+    from .outputs import check_output_path
     from .targets import run_target
 
+    check_output_path(args.output, "output samples")
+    if args.vcd:
+        check_output_path(args.vcd, "waveform trace")
     model = Model.load(args.model)
     x, rate = read_samples(args.input, model.qformat, channels=model.input_dim)
     if rate is not None and rate != model.sample_rate:
@@ -98,7 +105,7 @@ _OTHER_COMMANDS = "The other back ends have their own commands:\n" + "\n".join(
 def build_parser() -> argparse.ArgumentParser:
     from .targets import TARGETS
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m nnhdl",
         description="Tiny quantised WaveNet-style networks, one inference per audio sample, "
         "bit-exact from numpy to FPGA to microcontroller.",
@@ -112,12 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hw", action="store_true", help="also print the FPGA schedule: cycles per sample and resources")
     s.add_argument("--lanes", default=None, help="multipliers per layer for --hw: N (every layer) or N,N,... "
                    "(default: in_dim per layer)")
-    s.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the --hw sample-rate check (default 100)")
+    s.add_argument("--clock-mhz", type=finite_float(0.0, 10000.0, lo_open=True), default=100.0, help="clock for the --hw sample-rate check (default 100)")
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("init", help="write a model with random weights for a configuration")
     s.add_argument("--config", default="fpga_qb", help="fpga_qb, fpga_po2, mcu or a layer-list JSON (default fpga_qb)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     s.add_argument("--extreme", action="store_true", help="full-range weights that saturate (hardware stress tests)")
     s.add_argument("--out", required=True, help="model file to write (.npz)")
     s.set_defaults(func=cmd_init)

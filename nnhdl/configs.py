@@ -4,7 +4,6 @@ work before trained weights exist."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelError
+from .inputs import expect_keys, json_int, read_json
+from .limits import MAX_DIM, check_layer_shape, check_network_size, check_sample_rate
 from .fixedpoint import QFormat, quantize_po2
 from .model import Layer, Model
 
@@ -34,6 +35,8 @@ class LayerSpec:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ModelError(f"{name}: must be a positive integer, got {v!r}")
+        # before random_model allocates kernel_size x in x out weights
+        check_layer_shape(self.kernel_size, self.dilation, None, self.out_dim, "layer")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class NetworkSpec:
             raise ModelError(f"input_dim: must be a positive integer, got {self.input_dim!r}")
         if not self.layers:
             raise ModelError("layers: a network needs at least one layer")
+        check_network_size(len(self.layers))
+        if self.input_dim > MAX_DIM:  # before weights [K, input_dim, out] are drawn
+            raise ModelError(f"input_dim: {self.input_dim} is above the limit of {MAX_DIM} (README: Limits)")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,16 +125,26 @@ def load_spec(name_or_path: str) -> NetworkSpec:
     path = Path(name_or_path)
     if not path.suffix == ".json":
         return reference_spec(name_or_path)
+    d = read_json(path, "configuration file", ModelError)
+    if not isinstance(d, dict):
+        raise ModelError(f"{path}: a configuration is a JSON object")
     try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{path}: no such configuration file") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path}: cannot read the configuration ({e})") from None
-    try:
+        expect_keys(d, CONFIG_KEYS, "config", ModelError)
         q = d.get("qformat", {"width": 16, "frac": 12})
+        if not isinstance(q, dict):
+            raise ModelError("qformat: must be an object {\"width\": W, \"frac\": F}")
+        expect_keys(q, ("width", "frac"), "qformat", ModelError)
+        specs = d.get("layers")
+        if not isinstance(specs, list):
+            raise ModelError("layers: must be a list of layer objects")
+        check_network_size(len(specs))
         layers = []
-        for n, l in enumerate(d["layers"]):
+        for n, l in enumerate(specs):
+            if not isinstance(l, dict):
+                raise ModelError(f"layers[{n}]: must be a JSON object")
+            expect_keys(l, CONFIG_LAYER_KEYS, f"layers[{n}]", ModelError)
+            if "kernel_size" not in l or "out_dim" not in l:
+                raise ModelError(f"layers[{n}]: malformed layer, it needs kernel_size and out_dim")
             try:
                 layers.append(LayerSpec(
                     l["kernel_size"], l.get("dilation", 1), l["out_dim"],
@@ -136,18 +152,30 @@ def load_spec(name_or_path: str) -> NetworkSpec:
                 ))
             except ModelError as e:
                 raise ModelError(f"layers[{n}].{e}") from None
+        if "input_dim" not in d:
+            raise ModelError("input_dim: missing")
+        name = d.get("name", path.stem)
+        if not isinstance(name, str):
+            raise ModelError(f"name: must be a string, got {name!r}")
+        try:
+            fmt = QFormat(json_int(q.get("width"), "qformat.width", error=ModelError),
+                          json_int(q.get("frac"), "qformat.frac", error=ModelError))
+        except ValueError as e:
+            raise ModelError(f"qformat: {e}") from None
         spec = NetworkSpec(
-            d.get("name", path.stem), d["input_dim"], tuple(layers),
-            int(d.get("sample_rate", 192000)), QFormat(int(q["width"]), int(q["frac"])),
-            d.get("rounding", "floor"),
+            name, d["input_dim"], tuple(layers),
+            check_sample_rate(d.get("sample_rate", 192000)), fmt, d.get("rounding", "floor"),
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ModelError(f"{path}: malformed configuration ({type(e).__name__}: {e})") from None
     except ModelError as e:
         raise ModelError(f"{path}: {e}") from None
     # Building an all-zero model validates every field with the model's rules.
     random_model(spec, seed=0, scale=0.0)
     return spec
+
+
+#: Fields of a configuration file and of its layers (anything else is refused).
+CONFIG_KEYS = ("name", "input_dim", "sample_rate", "qformat", "rounding", "layers")
+CONFIG_LAYER_KEYS = ("kernel_size", "dilation", "out_dim", "kind", "activation", "relu_max")
 
 
 def random_model(

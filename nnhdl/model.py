@@ -12,20 +12,25 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ModelError, NnhdlError
+from .errors import ModelError
 from .fixedpoint import ACTIVATIONS, ROUNDINGS, QFormat, accumulator_width, is_po2
+from .inputs import check_npz, expect_keys, first_outside, input_file, integers_in_range, parse_json
+from .limits import (MAX_DIM, MAX_LAYERS, MAX_MANIFEST_BYTES, MAX_MODEL_BYTES, MAX_PARAMS, MAX_STATE, check_layer_shape,
+                     check_network_size, check_sample_rate)
+from .outputs import readable, write_atomically
 
 FORMAT_NAME = "nnhdl-model"
 FORMAT_VERSION = 1
 KINDS = ("qb", "po2")
+#: The only fields a manifest and a layer entry may have (anything else is a misspelling: refused).
+MANIFEST_KEYS = ("format", "version", "qformat", "rounding", "input_dim", "output_dim", "sample_rate", "layers", "meta")
+LAYER_KEYS = ("kind", "kernel_size", "dilation", "in_dim", "out_dim", "activation", "relu_max")
 
 __all__ = ["Layer", "Model", "FORMAT_NAME", "FORMAT_VERSION", "KINDS", "write_atomically"]
 
@@ -95,19 +100,9 @@ class Model:
     def __post_init__(self) -> None:
         if self.input_dim is None and self.layers:
             self.input_dim = self.layers[0].in_dim
-        # Normalise arrays to int64 so every consumer sees one dtype.
-        self.layers = [
-            replace(
-                l,
-                weight=np.asarray(l.weight).astype(np.int64)
-                if np.issubdtype(np.asarray(l.weight).dtype, np.integer)
-                else np.asarray(l.weight),
-                bias=np.asarray(l.bias).astype(np.int64)
-                if np.issubdtype(np.asarray(l.bias).dtype, np.integer)
-                else np.asarray(l.bias),
-            )
-            for l in self.layers
-        ]
+        # Normalise arrays to int64 so every consumer sees one dtype -- but only where
+        # that is exact: a uint64 2**64-1 stays as it is, for validate() to refuse.
+        self.layers = [replace(l, weight=_as_int64(l.weight), bias=_as_int64(l.bias)) for l in self.layers]
 
     # -- derived figures ---------------------------------------------------
 
@@ -180,11 +175,18 @@ class Model:
         if self.rounding not in ROUNDINGS:
             raise ModelError(f"rounding: must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
         _positive_int(self.input_dim, "input_dim")
-        _positive_int(self.sample_rate, "sample_rate")
+        check_sample_rate(self.sample_rate)
         if not isinstance(self.meta, dict):
             raise ModelError("meta: must be a JSON object")
+        try:  # names reach C comments, reports and terminals: they must be real text
+            json.dumps(self.meta, ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError) as e:
+            raise ModelError(f"meta: not plain JSON text ({e})") from None
         if not self.layers:
             raise ModelError("layers: a model needs at least one layer")
+        check_network_size(len(self.layers))
+        if self.input_dim > MAX_DIM:
+            raise ModelError(f"input_dim: {self.input_dim} is above the limit of {MAX_DIM} (README: Limits)")
         previous = self.input_dim
         for n, l in enumerate(self.layers):
             where = f"layers[{n}]"
@@ -194,6 +196,7 @@ class Model:
             _positive_int(l.dilation, f"{where}.dilation")
             _positive_int(l.in_dim, f"{where}.in_dim")
             _positive_int(l.out_dim, f"{where}.out_dim")
+            check_layer_shape(l.kernel_size, l.dilation, l.in_dim, l.out_dim, where)
             if l.in_dim != previous:
                 source = "input_dim" if n == 0 else f"layers[{n - 1}].out_dim"
                 raise ModelError(
@@ -221,6 +224,14 @@ class Model:
                 raise ModelError(
                     f"{where}: {l.taps} taps of {fmt} need a {width}-bit accumulator; at most 64 supported"
                 )
+        params = sum(l.kernel_size * l.in_dim * l.out_dim + l.out_dim for l in self.layers)
+        if params > MAX_PARAMS:
+            raise ModelError(f"layers: {params:,} parameters is above the limit of {MAX_PARAMS:,} (README: Limits)")
+        state = sum(l.cache_length * l.in_dim for l in self.layers)
+        if state > MAX_STATE:
+            raise ModelError(f"layers: activation caches of {state:,} values in all is above the limit of "
+                             f"{MAX_STATE:,} (README: Limits)")
+        for n, l in enumerate(self.layers):
             _check_array(l.weight, (l.kernel_size, l.in_dim, l.out_dim), f"layer{n}.weight", fmt)
             _check_array(l.bias, (l.out_dim,), f"layer{n}.bias", fmt)
             if l.kind == "po2":
@@ -253,13 +264,11 @@ class Model:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Model":
         """Read and validate a model file; raise ModelError on any defect."""
-        path = Path(path)
-        if not path.exists():
-            raise ModelError(f"{path}: no such model file")
-        if path.is_dir():
-            raise ModelError(f"{path}: is a directory, not a model file")
+        # readable(): a model written earlier in this command (train --report) reads before it is committed
+        path = input_file(readable(path), "model file", MAX_MODEL_BYTES, ModelError)
         if not zipfile.is_zipfile(path):
             raise ModelError(f"{path}: not an nnhdl model (.npz) file")
+        check_npz(path, MAX_MODEL_BYTES, 2 * MAX_LAYERS + 1, ModelError)
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -278,12 +287,12 @@ class Model:
         raw = arrays["manifest"]
         if raw.shape != () or raw.dtype.kind != "U":
             raise ModelError("manifest: must be a 0-d unicode string array holding JSON")
-        try:
-            m = json.loads(str(raw))
-        except json.JSONDecodeError as e:
-            raise ModelError(f"manifest: not valid JSON ({e})") from None
+        if raw.nbytes > 4 * MAX_MANIFEST_BYTES:
+            raise ModelError(f"manifest: longer than the limit of {MAX_MANIFEST_BYTES:,} characters (README: Limits)")
+        m = parse_json(str(raw), "manifest", ModelError)
         if not isinstance(m, dict):
             raise ModelError("manifest: must be a JSON object")
+        expect_keys(m, MANIFEST_KEYS, "manifest", ModelError)
         if m.get("format") != FORMAT_NAME:
             raise ModelError(f"manifest.format: expected {FORMAT_NAME!r}, got {m.get('format')!r}")
         if m.get("version") != FORMAT_VERSION:
@@ -292,17 +301,20 @@ class Model:
                 f"{FORMAT_VERSION}); upgrade nnhdl or re-export the model"
             )
         q = _field(m, "qformat", dict, "manifest")
+        expect_keys(q, ("width", "frac"), "qformat", ModelError)
         try:
             fmt = QFormat(_field(q, "width", int, "qformat"), _field(q, "frac", int, "qformat"))
         except ValueError as e:
             raise ModelError(f"qformat: {e}") from None
         layer_specs = _field(m, "layers", list, "manifest")
+        check_network_size(len(layer_specs), "manifest.layers")
         layers = []
         expected = {"manifest"}
         for n, spec in enumerate(layer_specs):
             where = f"layers[{n}]"
             if not isinstance(spec, dict):
                 raise ModelError(f"{where}: must be a JSON object")
+            expect_keys(spec, LAYER_KEYS, where, ModelError)
             names = (f"layer{n}.weight", f"layer{n}.bias")
             for name in names:
                 if name not in arrays:
@@ -366,43 +378,20 @@ def _positive_int(v: Any, name: str) -> None:
         raise ModelError(f"{name}: must be a positive integer, got {v!r}")
 
 
+def _as_int64(a: Any) -> np.ndarray:
+    a = np.asarray(a)
+    if np.issubdtype(a.dtype, np.integer) and integers_in_range(a, -(1 << 63), (1 << 63) - 1):
+        return a.astype(np.int64)
+    return a
+
+
 def _check_array(a: np.ndarray, shape: tuple[int, ...], name: str, fmt: QFormat) -> None:
     if not np.issubdtype(a.dtype, np.integer):
         raise ModelError(f"{name}: dtype {a.dtype} is not an integer type")
     if a.shape != shape:
         raise ModelError(f"{name}: shape {list(a.shape)} does not match the manifest, expected {list(shape)}")
-    if not fmt.fits(a):
-        bad = a[(a < fmt.min_int) | (a > fmt.max_int)].ravel()[0]
+    if not integers_in_range(a, fmt.min_int, fmt.max_int):
+        idx, bad = first_outside(a, fmt.min_int, fmt.max_int)
         raise ModelError(
-            f"{name}: value {int(bad)} does not fit {fmt.width} bits ({fmt}: {fmt.min_int}..{fmt.max_int})"
+            f"{name}{list(idx)}: value {bad} does not fit {fmt.width} bits ({fmt}: {fmt.min_int}..{fmt.max_int})"
         )
-
-
-def write_atomically(path: str | os.PathLike, write: Any, mode: str = "wb") -> None:
-    """Write through a temporary file in the same folder, then rename.
-
-    A crash or an exception inside ``write`` leaves no file at ``path``.
-    """
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise NnhdlError(f"{path}: folder {parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=parent)
-    except OSError as e:
-        raise NnhdlError(f"{path}: cannot write there ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        # mkstemp makes the file 0600; give it the permissions open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .argtypes import output_dir
 from .errors import NnhdlError
 from .model import Model, write_atomically
 
@@ -205,7 +206,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", default=None, help="multipliers per layer: N or N,N,... (default in_dim)")
     p.add_argument("--banks", type=int, default=1, choices=[1, 2], help="weight banks (2 = reload while running)")
     p.add_argument("--pnr", action="store_true", help="also place and route on the ECPIX-5 85F; report Fmax")
-    p.add_argument("--build-dir", default=None, help="build folder, not under /tmp (default build/synth-<fingerprint>)")
+    p.add_argument("--build-dir", type=output_dir, default=None, help="build folder, not under /tmp (default build/synth-<fingerprint>)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
 
 

@@ -119,6 +119,9 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     if rate not in RATES:
         raise NnhdlError(f"--sample-rate {rate}: the pmod driver supports {' and '.join(map(str, RATES))}")
     cal = CalConstants.load(opts.cal_path) if opts.cal_path else CalConstants.default()
+    from .core import ChannelMap
+
+    ChannelMap.default(model)  # a bad meta["pmod"] is refused before anything is written
     build_dir = Path(opts.build_dir).resolve()
     if str(build_dir).startswith("/tmp/") or str(build_dir) == "/tmp":
         log("note: build folder under /tmp: the YoWASP wrappers make paths relative to cope with it")
@@ -162,7 +165,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
                   cal=cal)
     text, ports = to_verilog(top, CORE_NAME)
     vpath = gw / f"{CORE_NAME}.v"
-    write_atomically(vpath, lambda f: f.write(text), mode="w")
+    write_atomically(vpath, lambda f: f.write(text), mode="w", durable=True)  # LiteX reads it below
 
     env = install_wrappers(build_dir / "toolchain")
     platform_mod = importlib.import_module(f"litex_boards.platforms.{board.module}")

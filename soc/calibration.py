@@ -9,7 +9,6 @@ shipped defaults, or a user's file (``--cal FILE``).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -43,10 +42,13 @@ class CalConstants:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CalConstants":
         """Read ``{"adc": [[offset, mult] x4], "dac": [[offset, mult] x4]}``."""
-        try:
-            obj = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
-            raise NnhdlError(f"{path}: cannot read calibration file ({e})") from None
+        from nnhdl.inputs import expect_keys, read_json
+
+        if not Path(path).exists():
+            raise NnhdlError(f"{path}: cannot read calibration file (no such file)")
+        obj = read_json(path, "calibration file")
+        if isinstance(obj, dict):
+            expect_keys({k: v for k, v in obj.items() if not k.startswith("_")}, ("adc", "dac"), str(path))
         out = {}
         for side in ("adc", "dac"):
             rows = obj.get(side) if isinstance(obj, dict) else None
@@ -55,7 +57,7 @@ class CalConstants:
             pairs = []
             for ch, row in enumerate(rows):
                 if (not isinstance(row, list) or len(row) != 2
-                        or not all(isinstance(v, int) and -32768 <= v <= 32767 for v in row)):
+                        or not all(isinstance(v, int) and not isinstance(v, bool) and -32768 <= v <= 32767 for v in row)):
                     raise NnhdlError(f"{path}: {side}[{ch}] must be [offset, mult], signed 16-bit integers; got {row!r}")
                 pairs.append((row[0], row[1]))
             out[side] = tuple(pairs)

@@ -50,6 +50,8 @@ class ChannelMap:
         pm = model.meta.get("pmod") if isinstance(model.meta, dict) else None
         if isinstance(pm, dict):
             return cls.from_lists(model, pm.get("inputs"), pm.get("outputs"))
+        if pm is not None:
+            raise NnhdlError(f"meta.pmod: must be an object {{\"inputs\": [...], \"outputs\": [...]}}, got {pm!r}")
         inputs = tuple(j if j < 3 else None for j in range(model.input_dim))
         return cls.from_lists(model, list(inputs), [0, None, None, None])
 
@@ -60,10 +62,10 @@ class ChannelMap:
         if not isinstance(outputs, list) or len(outputs) != SLOTS:
             raise NnhdlError(f"pmod channel map: 'outputs' needs {SLOTS} entries (one per pmod output)")
         for j, v in enumerate(inputs):
-            if v is not None and not (isinstance(v, int) and 0 <= v < SLOTS):
+            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < SLOTS):
                 raise NnhdlError(f"pmod channel map: inputs[{j}] = {v!r} is not a pmod input 0..{SLOTS - 1} or null")
         for c, v in enumerate(outputs):
-            if v is not None and not (isinstance(v, int) and 0 <= v < model.output_dim):
+            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < model.output_dim):
                 raise NnhdlError(f"pmod channel map: outputs[{c}] = {v!r} is not a network output "
                                  f"0..{model.output_dim - 1} or null")
         return cls(tuple(inputs), tuple(outputs))

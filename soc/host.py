@@ -14,15 +14,21 @@ from typing import Callable, Protocol
 
 
 from nnhdl.errors import NnhdlError
+from nnhdl.inputs import input_file
+from nnhdl.limits import MAX_CSV_BYTES
 from nnhdl.model import Model
 
 from .litex_soc import hardware_manifest, model_id, shape_id
 
-__all__ = ["Bus", "UARTBoneBus", "CSRMap", "Board", "load_weights", "read_status", "describe_mismatch", "STATUS_FIELDS"]
+__all__ = ["ConnectionLost", "Bus", "UARTBoneBus", "CSRMap", "Board", "load_weights", "read_status", "describe_mismatch", "STATUS_FIELDS"]
 
 PREFIX = "nn_"
 STATUS_FIELDS = ("samples", "overruns", "saturations", "clipped", "cycles", "cycles_max", "active_bank", "jack",
                  "i2c", "model_id", "shape_id", "n_weights", "serial")
+
+
+class ConnectionLost(NnhdlError):
+    """The serial peer went away (cable pulled, board reset) in the middle of a session."""
 
 
 class Bus(Protocol):
@@ -47,11 +53,24 @@ class UARTBoneBus:
         except (serial.SerialException, OSError, ValueError) as e:
             raise NnhdlError(f"cannot open {port}: {e}") from None
         self.name = port
+        self._errors = (serial.SerialException, OSError)
 
     def close(self) -> None:
-        self.port.close()
+        try:
+            self.port.close()
+        except self._errors:
+            pass
+
+    def _lost(self, e: BaseException) -> ConnectionLost:
+        return ConnectionLost(f"lost the connection to {self.name} ({' '.join(str(e).split()) or type(e).__name__})")
 
     def _send(self, cmd: int, addr: int, words: list[int]) -> None:
+        try:
+            self._send_frame(cmd, addr, words)
+        except self._errors as e:
+            raise self._lost(e) from None
+
+    def _send_frame(self, cmd: int, addr: int, words: list[int]) -> None:
         self.port.reset_input_buffer()
         self.port.write(bytes([cmd, len(words) if cmd in (1, 3) else words[0]]) + (addr // 4).to_bytes(4, "big")
                         + b"".join(int(w).to_bytes(4, "big") for w in (words if cmd in (1, 3) else [])))
@@ -59,7 +78,10 @@ class UARTBoneBus:
     def read(self, addr: int, length: int | None = None) -> int | list[int]:
         n = 1 if length is None else length
         self._send(2, addr, [n])
-        data = self.port.read(4 * n)
+        try:
+            data = self.port.read(4 * n)
+        except self._errors as e:
+            raise self._lost(e) from None
         if len(data) != 4 * n:
             raise NnhdlError(f"{self.name}: no answer from the board's UART bridge (wrong port, or not "
                              f"running an nnhdl bitstream?)")
@@ -82,13 +104,25 @@ class CSRMap:
     @classmethod
     def load(cls, path: str | Path) -> "CSRMap":
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise NnhdlError(f"{path}: no csr.csv; pass --build-dir of the build that made the bitstream")
+        path = input_file(path, "csr.csv", MAX_CSV_BYTES)
         regs = {}
-        with path.open() as f:
-            for row in csv.reader(f):
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise NnhdlError(f"{path}: not a text file (a LiteX csr.csv is UTF-8 text)") from None
+        try:
+            for line, row in enumerate(csv.reader(text.splitlines()), 1):
                 if row and row[0] == "csr_register":
-                    regs[row[1]] = (int(row[2], 0), int(row[3]))
+                    if len(row) < 4:
+                        raise ValueError("a csr_register row needs name, address and size")
+                    addr, size = int(row[2], 0), int(row[3])
+                    if not 0 <= addr < 1 << 32 or addr % 4 or not 1 <= size <= 8:
+                        raise ValueError(f"address {row[2]} / size {row[3]} is not a 32-bit word register")
+                    regs[row[1]] = (addr, size)
+        except (ValueError, csv.Error) as e:
+            raise NnhdlError(f"{path}: line {line}: {e}") from None
         if not any(k.startswith(PREFIX) for k in regs):
             raise NnhdlError(f"{path}: no nnhdl registers in this csr.csv (was it built by `boards.pmod build`?)")
         return cls(regs)
@@ -146,6 +180,7 @@ def load_weights(board: Board, model: Model, *, built_manifest: dict | None = No
     from nnhdl.hdl.weights import weight_image
 
     model.validate()
+    bank = _active_bank(board)
     want = shape_id(model)
     have = board.read("shape_id")
     if have != want:
@@ -157,16 +192,20 @@ def load_weights(board: Board, model: Model, *, built_manifest: dict | None = No
     if n != len(image):
         raise NnhdlError(f"the board holds {n} weights, the model {len(image)}")
     words = [int(v) & 0xFFFF for v in image]
-    bank = board.read("active_bank")
+    bank = _active_bank(board)
     progress(f"writing {len(words)} weights into bank {1 - bank}")
-    board.write("weight_addr", 0)
-    board.write_fifo("weight_data", words)
-    progress("verifying")
-    bad = []
-    for a, w in enumerate(words):
-        board.write("weight_addr", a)
-        if board.read("weight_readback") & 0xFFFF != w:
-            bad.append(a)
+    try:
+        board.write("weight_addr", 0)
+        board.write_fifo("weight_data", words)
+        progress("verifying")
+        bad = []
+        for a, w in enumerate(words):
+            board.write("weight_addr", a)
+            if board.read("weight_readback") & 0xFFFF != w:
+                bad.append(a)
+    except ConnectionLost as e:
+        raise ConnectionLost(f"{e}; bank {bank} is still active, untouched (only the inactive bank was written)") \
+            from None
     if bad:
         raise NnhdlError(f"read-back mismatch at {len(bad)} addresses (first {bad[0]}); bank not switched")
     board.write("pulse", 1)  # bit 0: bank_swap
@@ -179,5 +218,24 @@ def load_weights(board: Board, model: Model, *, built_manifest: dict | None = No
     return {"weights": len(words), "active_bank": 1 - bank, "model_id": f"{model_id(model):016x}"}
 
 
+def _active_bank(board: Board) -> int:
+    """0 or 1; anything else means the peer is not an nnhdl board (wrong port or baud rate)."""
+    bank = board.read("active_bank")
+    if bank not in (0, 1):
+        raise NnhdlError(f"the board answered active_bank = {bank:#x}, which an nnhdl bitstream cannot: "
+                         "is this the right port and baud rate?")
+    return bank
+
+
+#: Bits of the status registers that are narrower than their CSR words (the rest must read 0).
+_STATUS_BITS = {"active_bank": 1, "cycles": 16, "cycles_max": 16, "jack": 8, "serial": 48}
+
+
 def read_status(board: Board) -> dict[str, int]:
-    return {k: board.read(k) for k in STATUS_FIELDS}
+    """The status counters; refused when the answers cannot come from an nnhdl bitstream."""
+    st = {k: board.read(k) for k in STATUS_FIELDS}
+    for k, bits in _STATUS_BITS.items():
+        if st[k] >> bits:
+            raise NnhdlError(f"the board answered {k} = {st[k]:#x}, wider than its {bits} bits: is this the "
+                             "right port and baud rate?")
+    return st

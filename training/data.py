@@ -13,7 +13,6 @@ held-out test set (:func:`test_set`) never overlaps the training stream.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from nnhdl.audio_io import INT16_MAX, INT16_MIN, counts_to_mantissas
 from nnhdl.errors import NnhdlError
 from nnhdl.fixedpoint import QFormat
+from nnhdl.inputs import expect_keys, json_int, read_json
 
 __all__ = [
     "VOLT",
@@ -262,18 +262,7 @@ class RecordingData(Dataset):
         side = path.with_suffix(".json")
         if not side.is_file():
             raise NnhdlError(f"{path}: no sidecar {side.name} naming its channels (core and targets with corners)")
-        try:
-            meta = json.loads(side.read_text())
-            core_ch = int(meta["core"])
-            targets = [(int(t["channel"]), tuple(float(v) for v in t["corner"])) for t in meta["targets"]]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise NnhdlError(f"{side}: malformed sidecar ({type(e).__name__}: {e}); expected "
-                             '{"core": 0, "targets": [{"channel": 1, "corner": [-1, -1]}, ...]}') from None
-        if not targets:
-            raise NnhdlError(f"{side}: lists no target channels")
-        for ch, corner in targets:
-            if len(corner) != 2 or any(abs(v) > 1.0 for v in corner):
-                raise NnhdlError(f"{side}: corner {list(corner)} of channel {ch} must be two numbers in [-1, 1]")
+        core_ch, targets = _read_sidecar(side)
         rate, counts = read_wav_counts(path)
         named = 1 + len(targets)
         if counts.shape[1] != named:
@@ -339,6 +328,34 @@ class RecordingData(Dataset):
             pb = np.asarray(b if b is not None else a)
             emb[n] = CORNER_SCALE * (alpha * np.asarray(a) + (1 - alpha) * pb)
         return _inputs(core, emb, self.input_dim, self.fmt).astype(np.float32), y.astype(np.float32)
+
+
+_SIDECAR_EXAMPLE = '{"core": 0, "targets": [{"channel": 1, "corner": [-1, -1]}, ...]}'
+
+
+def _read_sidecar(side: Path) -> tuple[int, list[tuple[int, tuple[float, float]]]]:
+    """``(core channel, [(channel, corner)])`` from a recording's JSON sidecar, every field checked."""
+    meta = read_json(side, "sidecar")
+    if not isinstance(meta, dict) or "core" not in meta or not isinstance(meta.get("targets"), list):
+        raise NnhdlError(f"{side}: malformed sidecar; expected {_SIDECAR_EXAMPLE}")
+    expect_keys(meta, ("core", "targets"), str(side))
+    core_ch = json_int(meta["core"], f"{side}: core", 0, 255)
+    targets = []
+    for n, t in enumerate(meta["targets"]):
+        where = f"{side}: targets[{n}]"
+        if not isinstance(t, dict) or "channel" not in t or "corner" not in t:
+            raise NnhdlError(f"{where}: malformed; expected {{\"channel\": 1, \"corner\": [-1, -1]}}")
+        expect_keys(t, ("channel", "corner"), where)
+        corner = t["corner"]
+        ok = isinstance(corner, list) and len(corner) == 2 and all(
+            not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= 1.0
+            for v in corner)
+        if not ok:
+            raise NnhdlError(f"{where}.corner: {corner!r} of channel {t['channel']!r} must be two numbers in [-1, 1]")
+        targets.append((json_int(t["channel"], f"{where}.channel", 0, 255), (float(corner[0]), float(corner[1]))))
+    if not targets:
+        raise NnhdlError(f"{side}: lists no target channels")
+    return core_ch, targets
 
 
 def load_data(name: str, input_dim: int, sample_rate: int, fmt: QFormat = QFormat()) -> Dataset:

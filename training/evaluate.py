@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from nnhdl import reference
+from nnhdl.argtypes import ArgumentParser, int_range, output_dir
 from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model, write_atomically
 
@@ -179,7 +180,7 @@ def plot_waveforms(model: Model, path: Path, freq: float = 200.0) -> None:
     fig.suptitle(f"{model.name or 'model'}: corners at {freq:g} Hz, {model.sample_rate} Hz sample rate "
                  "(integer golden model)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=72)
+    fig.savefig(path, dpi=72, format="png")
     plt.close(fig)
 
 
@@ -206,20 +207,33 @@ def plot_grid(model: Model, path: Path, n: int = 5, freq: float = 200.0) -> None
     fig.suptitle(f"{model.name or 'model'}: golden-model output across the embedding (e0 right, e1 up)\n"
                  "red: corners, blue: edges (trained), grey: interior (never trained)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=64)
+    fig.savefig(path, dpi=64, format="png")
     plt.close(fig)
+
+
+def _loss_history(model: Model) -> np.ndarray | None:
+    """``meta["loss_history"]`` as ``[n, 2]`` (step, loss); None when the model has none."""
+    hist = model.meta.get("loss_history")
+    if not hist:
+        return None
+    try:
+        h = np.asarray(hist, dtype=np.float64)
+    except (TypeError, ValueError):
+        h = np.zeros(0)
+    if h.ndim != 2 or h.shape[1] != 2 or not np.all(np.isfinite(h)):
+        raise NnhdlError("meta.loss_history: must be a list of [step, loss] pairs of finite numbers")
+    return h
 
 
 def plot_loss(model: Model, path: Path) -> bool:
     """Training loss curve from the model's meta (if it has one)."""
-    hist = model.meta.get("loss_history")
-    if not hist:
+    h = _loss_history(model)
+    if h is None:
         return False
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    h = np.asarray(hist, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.semilogy(h[:, 0], h[:, 1], color="C0")
     ax.set_xlabel("step")
@@ -227,7 +241,7 @@ def plot_loss(model: Model, path: Path) -> bool:
     ax.grid(alpha=0.3, which="both")
     ax.set_title(f"{model.name or 'model'}: quantisation-aware training loss", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=72)
+    fig.savefig(path, dpi=72, format="png")
     plt.close(fig)
     return True
 
@@ -307,10 +321,21 @@ def write_report(model: Model, scores: Scores, out_dir: Path, stem: str, picture
 def evaluate_model(model_path: Path, out_dir: Path | None, *, per_point: int = 12, length: int = 4096,
                    pictures: bool = True, progress: bool = True,
                    recordings: str | None = None) -> tuple[Scores, list[Path]]:
+    from nnhdl.outputs import output_file, staged_dir
+
     model = Model.load(model_path)
     _check_task(model)
-    out_dir = out_dir or model_path.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if length <= model.receptive_field:
+        raise NnhdlError(f"--length {length}: test windows must be longer than the receptive field "
+                         f"({model.receptive_field} samples)")
+    if pictures:
+        _loss_history(model)  # refuse a malformed meta before minutes of scoring, not after
+    if recordings:
+        from .data import RecordingData
+
+        RecordingData(recordings, model.input_dim, model.sample_rate, model.qformat)  # likewise
+    shown_dir = out_dir or model_path.parent
+    out_dir = staged_dir(shown_dir)
     stem = model_path.stem
     say = (lambda s: print(s, file=sys.stderr)) if progress else (lambda s: None)
     say("scoring the held-out set with the golden model ...")
@@ -328,19 +353,24 @@ def evaluate_model(model_path: Path, out_dir: Path | None, *, per_point: int = 1
         say("drawing pictures ...")
         for key, fn in (("waveforms", plot_waveforms), ("grid", plot_grid), ("loss", plot_loss)):
             p = out_dir / f"{stem}_{key}.png"
-            if fn(model, p) is not False:
+            with output_file(p, "picture") as tmp:
+                drawn = fn(model, tmp) is not False
+                if not drawn:
+                    tmp.unlink()
+            if drawn:
                 pics[key] = p.name
-                written.append(p)
-    written.append(write_report(model, scores, out_dir, stem, pics, model_path, rec))
+                written.append(shown_dir / p.name)
+    report = write_report(model, scores, out_dir, stem, pics, model_path, rec)
+    written.append(shown_dir / report.name)
     return scores, written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="model file (.npz)")
-    p.add_argument("--out", default=None, help="folder for the report and PNGs (default: next to the model)")
-    p.add_argument("--per-point", type=int, default=12, help="test windows per corner/edge point (default 12)")
-    p.add_argument("--length", type=int, default=4096, help="samples per test window (default 4096)")
+    p.add_argument("--out", type=output_dir, default=None, help="folder for the report and PNGs (default: next to the model)")
+    p.add_argument("--per-point", type=int_range(1, 256), default=12, help="test windows per corner/edge point (default 12)")
+    p.add_argument("--length", type=int_range(2, 1 << 16), default=4096, help="samples per test window (default 4096)")
     p.add_argument("--no-pictures", action="store_true", help="scores only")
     p.add_argument("--data", default=None,
                    help="also score the held-out part of a folder of WAV recordings (as for training.train --data)")

@@ -20,7 +20,6 @@ power of two in [2**-F, 1] (or 0) and the snap must stay within a tolerance.
 from __future__ import annotations
 
 import argparse
-import json
 import pickle
 import sys
 from pathlib import Path
@@ -28,8 +27,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nnhdl.argtypes import ArgumentParser, finite_float, int_range
 from nnhdl.errors import NnhdlError, run_cli
-from nnhdl.fixedpoint import QFormat, quantize_po2
+from nnhdl.fixedpoint import MAX_WIDTH, MIN_WIDTH, QFormat, quantize_po2
+from nnhdl.inputs import check_npz, expect_keys, finite, input_file, json_int, read_json
+from nnhdl.limits import MAX_ARRAY_ELEMENTS, MAX_DILATION, MAX_LAYERS, MAX_SAMPLE_RATE, MAX_WEIGHTS_BYTES
 from nnhdl.model import Layer, Model
 
 __all__ = ["load_weights", "load_layer_info", "import_qkeras", "main"]
@@ -51,17 +53,38 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return _bounded_reconstruct(found) if name == "_reconstruct" else found
         raise NnhdlError(f"refusing to unpickle {module}.{name}: a qkeras weight dict holds only dicts, "
                          "lists and numpy arrays")
 
 
+def _bounded_reconstruct(reconstruct: Any) -> Any:
+    """numpy's ``_reconstruct`` allocates whatever shape the pickle names: bound it first.
+
+    (The data itself arrives in the pickle, so the file size bounds it; only
+    this empty allocation could be made huge by a few bytes.)
+    """
+
+    def guarded(subtype: Any, shape: Any, dtype: Any) -> Any:
+        try:
+            elements = int(np.prod(np.asarray(shape, dtype=np.int64)))
+            itemsize = np.dtype(dtype).itemsize
+        except (TypeError, ValueError, OverflowError):
+            raise NnhdlError("the pickle describes an array with an invalid shape or dtype") from None
+        if elements < 0 or elements > MAX_ARRAY_ELEMENTS or elements * itemsize > MAX_WEIGHTS_BYTES:
+            raise NnhdlError(f"the pickle asks for an array of {elements:,} elements, above the limit of "
+                             f"{MAX_ARRAY_ELEMENTS:,} (README: Limits)")
+        return reconstruct(subtype, shape, dtype)
+
+    return guarded
+
+
 def load_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
     """``{layer_id: [kernel, bias]}`` from a pickled qkeras weight dict or an ``.npz``."""
-    path = Path(path)
-    if not path.is_file():
-        raise NnhdlError(f"{path}: no such weights file")
+    path = input_file(path, "weights file", MAX_WEIGHTS_BYTES)
     if path.suffix == ".npz":
+        check_npz(path, MAX_WEIGHTS_BYTES, 2 * MAX_LAYERS)
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -82,8 +105,11 @@ def load_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
             raw = _NumpyOnlyUnpickler(f).load()
     except NnhdlError as e:
         raise NnhdlError(f"{path}: {e}") from None
+    except MemoryError:
+        raise NnhdlError(f"{path}: the pickle asks for more memory than a weight dict can need") from None
     except Exception as e:
-        raise NnhdlError(f"{path}: not a pickled weight dict ({type(e).__name__}: {e})") from None
+        raise NnhdlError(f"{path}: not a pickled weight dict ({type(e).__name__}: {' '.join(str(e).split())[:200]})") \
+            from None
     if not isinstance(raw, dict):
         raise NnhdlError(f"{path}: expected a dict of layers, got {type(raw).__name__}")
     out = {}
@@ -91,26 +117,45 @@ def load_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
         ws = entry.get("weights") if isinstance(entry, dict) else None
         if not isinstance(ws, (list, tuple)) or len(ws) != 2:
             raise NnhdlError(f"{path}: layer {lid!r} must be {{'weights': [kernel, bias]}} (a conv with bias)")
-        out[str(lid)] = [np.asarray(ws[0]), np.asarray(ws[1])]
+        arrays = []
+        for part, w in zip(("kernel", "bias"), ws):
+            a = np.asarray(w) if isinstance(w, (np.ndarray, list, tuple)) else None
+            if a is None or a.dtype.kind not in "biufc":
+                raise NnhdlError(f"{path}: layer {lid!r} {part} is not a numeric array")
+            arrays.append(a)
+        out[str(lid)] = arrays
     return out
 
 
 def load_layer_info(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    try:
-        info = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NnhdlError(f"{path}: no such layer-info file") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise NnhdlError(f"{path}: cannot read the layer-info JSON ({e})") from None
+    info = read_json(path, "layer-info file")
     if not isinstance(info, list) or not all(isinstance(e, dict) for e in info):
         raise NnhdlError(f"{path}: layer info must be a JSON list of objects")
+    for n, entry in enumerate(info):
+        where = f"{path}: layer_info[{n}]"
+        kind = entry.get("type")
+        if not isinstance(kind, str) or kind not in _INFO_KEYS:
+            raise NnhdlError(f"{where}: unknown type {kind!r} (expected qb, po2, relu or dilation)")
+        expect_keys(entry, _INFO_KEYS[kind], where)
+        if kind in ("qb", "po2") and not isinstance(entry.get("id"), str):
+            raise NnhdlError(f"{where}.id: must be a string (the layer's name in the weights), got {entry.get('id')!r}")
+        if kind == "dilation":
+            if "amount" not in entry:
+                raise NnhdlError(f"{where}: dilation entry needs 'amount'")
+            json_int(entry["amount"], f"{where}.amount", 1, MAX_DILATION)
+            if "depth" in entry:
+                json_int(entry["depth"], f"{where}.depth", 1)
     return info
+
+
+#: The fields each kind of layer-info entry may have.
+_INFO_KEYS = {"qb": ("type", "id"), "po2": ("type", "id"), "relu": ("type",),
+              "dilation": ("type", "amount", "depth")}
 
 
 def _mantissas(a: np.ndarray, fmt: QFormat, what: str) -> np.ndarray:
     """Exact mantissas of ``a`` or an error naming the first offending value."""
-    scaled = np.asarray(a, dtype=np.float64) * fmt.scale
+    scaled = finite(a, what) * fmt.scale
     m = np.rint(scaled)
     off = np.abs(scaled - m) > 1e-6
     if np.any(off):
@@ -145,7 +190,7 @@ def import_qkeras(weights: dict[str, list[np.ndarray]], layer_info: list[dict[st
             if lid in used:
                 raise NnhdlError(f"{where}: id {lid!r} is used twice")
             used.add(lid)
-            kernel, bias = (np.asarray(a, dtype=np.float64) for a in weights[lid])
+            kernel, bias = (finite(a, f"{lid}.{part}") for a, part in zip(weights[lid], ("kernel", "bias")))
             if kernel.ndim != 3 or bias.shape != (kernel.shape[-1],):
                 raise NnhdlError(f"{lid}: kernel shape {list(kernel.shape)} / bias shape {list(bias.shape)} is not "
                                  "a Conv1D's [K, in, out] / [out]")
@@ -204,15 +249,15 @@ def import_qkeras(weights: dict[str, list[np.ndarray]], layer_info: list[dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.import_qkeras", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m training.import_qkeras", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True, help="model_save_quantized_weights dict (.pkl) or .npz")
     p.add_argument("--layer-info", required=True, help="layer-info list (JSON)")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
-    p.add_argument("--width", type=int, default=16, help="fixed-point width (default 16)")
-    p.add_argument("--frac", type=int, default=12, help="fractional bits (default 12: Q4.12)")
+    p.add_argument("--width", type=int_range(MIN_WIDTH, MAX_WIDTH), default=16, help="fixed-point width (default 16)")
+    p.add_argument("--frac", type=int_range(0, MAX_WIDTH - 1), default=12, help="fractional bits (default 12: Q4.12)")
     p.add_argument("--rounding", choices=("floor", "nearest"), default="floor", help="layer output rounding (default floor)")
-    p.add_argument("--sample-rate", type=int, default=192000, help="sample rate in Hz (default 192000)")
-    p.add_argument("--po2-tolerance", type=float, default=None,
+    p.add_argument("--sample-rate", type=int_range(1, MAX_SAMPLE_RATE), default=192000, help="sample rate in Hz (default 192000)")
+    p.add_argument("--po2-tolerance", type=finite_float(0.0, 1.0), default=None,
                    help="largest allowed |po2 snap| in model units (default half an LSB)")
     p.add_argument("--round", action="store_true",
                    help="round qb values that are not exact mantissas instead of refusing them")
@@ -225,6 +270,9 @@ def _import_cli(args: argparse.Namespace) -> int:
         fmt = QFormat(args.width, args.frac)
     except ValueError as e:
         raise NnhdlError(str(e)) from None
+    from nnhdl.outputs import check_output_path
+
+    check_output_path(args.out, "model file")
     model = import_qkeras(load_weights(args.weights), load_layer_info(args.layer_info), fmt=fmt,
                           rounding=args.rounding, sample_rate=args.sample_rate,
                           po2_tolerance=args.po2_tolerance, round_values=args.round,

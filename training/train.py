@@ -21,14 +21,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnhdl.argtypes import ArgumentParser, int_range, nonneg_int, positive_float, positive_int, seed
 from nnhdl.configs import load_spec
 from nnhdl.errors import NnhdlError, run_cli
-from nnhdl.model import write_atomically
+from nnhdl.inputs import parse_json
+from nnhdl.limits import MAX_SAMPLE_RATE
+from nnhdl.outputs import check_output_path, writable, write_atomically
 
 from .data import Dataset, load_data
 from .model import Net, Params, export_model, forward, init_params
 
 __all__ = ["TrainConfig", "Trainer", "train", "main"]
+
+#: Samples in one training batch (batch x window): what fits in memory with the gradients.
+MAX_BATCH_SAMPLES = 1 << 22
 
 
 class TrainConfig:
@@ -68,6 +74,9 @@ class Trainer:
         self.window = cfg.window or (rf - 1 + 256)
         if self.window < rf:
             raise NnhdlError(f"--window {self.window} is shorter than the receptive field ({rf} samples)")
+        if cfg.batch * self.window > MAX_BATCH_SAMPLES:
+            raise NnhdlError(f"--batch {cfg.batch} x --window {self.window} is above the limit of "
+                             f"{MAX_BATCH_SAMPLES:,} samples per step")
         warmup = max(1, min(200, cfg.steps // 10))
         self.schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(cfg.steps, warmup + 1), cfg.lr * 0.03)
         self.opt = optax.chain(optax.clip_by_global_norm(cfg.clip), optax.adam(self.schedule))
@@ -112,20 +121,30 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------
 
     def save_checkpoint(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise NnhdlError(f"{path}: cannot create the checkpoint folder ({e.strerror or e})") from None
         leaves = jax.tree_util.tree_leaves((self.params, self.opt_state))
         arrays = {f"leaf{n}": np.asarray(v) for n, v in enumerate(leaves)}
         arrays["state"] = np.array(json.dumps({"step": self.step, "config": self.cfg.as_dict(),
                                                "history": self.history, "window": self.window}))
-        write_atomically(path, lambda f: np.savez(f, **arrays))
+        # durable: a checkpoint is what Ctrl-C and a later failure must leave behind
+        write_atomically(path, lambda f: np.savez(f, **arrays), durable=True)
 
     def load_checkpoint(self, path: Path) -> None:
         try:
             with np.load(path, allow_pickle=False) as z:
-                state = json.loads(str(z["state"]))
+                state = parse_json(str(z["state"]), f"{path}: state")
                 leaves = [z[f"leaf{n}"] for n in range(len(z.files) - 1)]
+        except NnhdlError as e:
+            raise NnhdlError(f"{e}; delete the checkpoint to start afresh") from None
         except Exception as e:
             raise NnhdlError(f"{path}: cannot read the checkpoint ({type(e).__name__}: {e}); delete it to start afresh") from None
+        if not (isinstance(state, dict) and isinstance(state.get("config"), dict)
+                and isinstance(state.get("step"), int) and isinstance(state.get("history"), list)):
+            raise NnhdlError(f"{path}: not a training checkpoint (needs step, config and history); "
+                             "delete it to start afresh")
         mine = self.cfg.as_dict()
         theirs = state["config"]
         differ = [k for k in mine if k != "steps" and mine[k] != theirs.get(k)]
@@ -173,9 +192,9 @@ def _thin(history: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
 def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: bool = False,
           progress: bool = True, checkpoint_every: int = 500, extra_meta: dict[str, Any] | None = None):
     """Run (or resume) training and write the model file; returns the exported Model."""
-    out = Path(out)
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise NnhdlError(f"{out}: folder {out.parent} does not exist")
+    out = check_output_path(out, "model file")
+    if checkpoint is not None:
+        _check_checkpoint_path(checkpoint)
     trainer = Trainer(cfg)
     if checkpoint is not None and resume and checkpoint.exists():
         trainer.load_checkpoint(checkpoint)
@@ -216,24 +235,37 @@ def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: b
     return model
 
 
+def _check_checkpoint_path(path: Path) -> None:
+    """Refuse before training a checkpoint that could never be written (a folder, a file as its folder)."""
+    if path.is_dir():
+        raise NnhdlError(f"--checkpoint {path}: is a folder; give a file name")
+    ancestor = path.parent if str(path.parent) else Path(".")
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NnhdlError(f"--checkpoint {path}: {ancestor} is not a folder")
+    if not writable(ancestor):
+        raise NnhdlError(f"--checkpoint {path}: cannot write in {ancestor}")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="fpga_qb", help="fpga_qb, fpga_po2, mcu or a layer-list JSON (default fpga_qb)")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=positive_int, default=None,
                    help="optimiser steps (default: the bundled model's setting for fpga_qb/fpga_po2/mcu, else 3000)")
-    p.add_argument("--batch", type=int, default=None, help="windows per step (default 32)")
-    p.add_argument("--window", type=int, default=None,
+    p.add_argument("--batch", type=int_range(1, 4096), default=None, help="windows per step (default 32)")
+    p.add_argument("--window", type=int_range(1, 1 << 20), default=None,
                    help="window length in samples (default: receptive field + 255)")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=positive_float, default=None,
                    help="peak Adam learning rate, warm-up then cosine decay (default 1e-2 for the reference "
                         "configurations, else 3e-3)")
     p.add_argument("--data", default="synthetic", help="'synthetic' or a folder of WAV recordings with JSON sidecars")
-    p.add_argument("--sample-rate", type=int, default=None, help="sample rate in Hz (default: the configuration's)")
-    p.add_argument("--seed", type=int, default=None, help="random seed for weights and data (default 0)")
-    p.add_argument("--qat-from", type=int, default=0,
+    p.add_argument("--sample-rate", type=int_range(1, MAX_SAMPLE_RATE), default=None, help="sample rate in Hz (default: the configuration's)")
+    p.add_argument("--seed", type=seed, default=None, help="random seed for weights and data (default 0)")
+    p.add_argument("--qat-from", type=nonneg_int, default=0,
                    help="step from which the forward pass is quantised (default 0: quantised throughout)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default runs/OUT_STEM.ckpt.npz)")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--report", action="store_true",
@@ -283,7 +315,7 @@ def _argv_for_meta(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     add_arguments(p)
     args = p.parse_args(argv)
     return run_cli("training.train", lambda: run(args))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -23,6 +24,8 @@ def run(model: Model, x: np.ndarray, options: argparse.Namespace) -> Result:
     from ..hdl.schedule import parse_lanes, resolve_lanes, schedule
 
     x = check_input(model, x)
+    if len(x) == 0:  # as the other targets: no samples in, no samples out
+        return Result(np.zeros((0, model.output_dim), dtype=np.int64), {})
     backend = getattr(options, "backend", None) or "pysim"
     lanes = parse_lanes(getattr(options, "lanes", None))
     vcd = getattr(options, "vcd", None)
@@ -34,7 +37,11 @@ def run(model: Model, x: np.ndarray, options: argparse.Namespace) -> Result:
 
         if len(x) > 2000:
             _log(f"rtl/pysim: {len(x):,} samples at ~1,000 cycles/s; --backend verilator is much faster")
-        res = stream_through(Network(model, lanes=lanes), x, vcd=vcd, progress=_log if len(x) >= 50 else None)
+        from ..outputs import output_file
+
+        with output_file(vcd, "waveform trace") if vcd else contextlib.nullcontext() as trace:
+            res = stream_through(Network(model, lanes=lanes), x, vcd=str(trace) if vcd else None,
+                                 progress=_log if len(x) >= 50 else None)
         y = res.output
         lat = sorted(set(res.latencies))
         figures["cycles per sample (simulated)"] = lat[0] if len(lat) == 1 else f"{lat[0]}..{lat[-1]}"
