@@ -8,7 +8,7 @@ model is reproduced by that one command.
 DEFAULTS: dict[str, dict] = {
     "fpga_qb": {"steps": 25000, "batch": 32, "lr": 1e-2, "seed": 0},
     "fpga_po2": {"steps": 25000, "batch": 32, "lr": 3e-3, "seed": 0},
-    "mcu": {"steps": 25000, "batch": 32, "lr": 1e-2, "seed": 0},
+    "mcu": {"steps": 20000, "batch": 32, "lr": 1e-2, "seed": 0},
 }
 #: For layer-list JSON files and anything not listed above.
 GENERIC = {"steps": 3000, "batch": 32, "lr": 3e-3, "seed": 0}
