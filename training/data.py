@@ -224,6 +224,7 @@ class TestSegment:
     freq: float
     x: np.ndarray  # [T, input_dim] model units (quantised)
     y: np.ndarray  # [T] target, model units
+    phase0: float = 0.0  # phase of the first sample (the core wave is a triangle of this phase)
 
 
 def test_set(input_dim: int, sample_rate: int, fmt: QFormat = QFormat(), *, per_point: int = 12,
@@ -250,14 +251,15 @@ def test_set(input_dim: int, sample_rate: int, fmt: QFormat = QFormat(), *, per_
         phase0 = rng.uniform(0.0, 1.0, size=per_point)
         x, y = data.render(freq, phase0, np.full(per_point, e), np.full(per_point, al), length)
         for n in range(per_point):
-            out.append(TestSegment(label, al, e, float(freq[n]), x[n], y[n]))
+            out.append(TestSegment(label, al, e, float(freq[n]), x[n], y[n], float(phase0[n])))
     rng = np.random.default_rng(np.random.SeedSequence(_TEST_KEY, spawn_key=(2,)))
     for e0, e1 in interior:
         freq = np.exp(rng.uniform(math.log(F_MIN), math.log(F_MAX), size=per_point))
         phase0 = rng.uniform(0.0, 1.0, size=per_point)
         x, y = data.render_points(freq, phase0, np.tile([e0, e1], (per_point, 1)), length)
         for n in range(per_point):
-            out.append(TestSegment(f"({e0:+g},{e1:+g})", float("nan"), -1, float(freq[n]), x[n], y[n]))
+            out.append(TestSegment(f"({e0:+g},{e1:+g})", float("nan"), -1, float(freq[n]), x[n], y[n],
+                                   float(phase0[n])))
     return out
 
 

@@ -75,6 +75,7 @@ class Trainer:
         self.opt_state = self.opt.init(self.params)
         self.step = 0
         self.history: list[tuple[int, float]] = []
+        self.scores: list[tuple[int, float, float]] = []  # (step, corner mean, edge mean), held-out
         net, opt = self.net, self.opt
 
         def make_step(quantised: bool):
@@ -116,7 +117,8 @@ class Trainer:
         leaves = jax.tree_util.tree_leaves((self.params, self.opt_state))
         arrays = {f"leaf{n}": np.asarray(v) for n, v in enumerate(leaves)}
         arrays["state"] = np.array(json.dumps({"step": self.step, "config": self.cfg.as_dict(),
-                                               "history": self.history, "window": self.window}))
+                                               "history": self.history, "scores": self.scores,
+                                               "window": self.window}))
         write_atomically(path, lambda f: np.savez(f, **arrays))
 
     def load_checkpoint(self, path: Path) -> None:
@@ -140,6 +142,19 @@ class Trainer:
             treedef, [jnp.asarray(a, dtype=jnp.asarray(b).dtype) for a, b in zip(leaves, template)])
         self.step = int(state["step"])
         self.history = [tuple(h) for h in state["history"]]
+        self.scores = [tuple(h) for h in state.get("scores", [])]
+
+    def held_out_scores(self) -> tuple[float, float]:
+        """(corner mean, edge mean) NMSE of the exported integers on a small held-out set (golden model).
+
+        Smaller than ``training.evaluate``'s set (3 windows of 2048 samples per
+        point, no interior) so that it can run during training; the same
+        seed, so the two agree closely.
+        """
+        from .evaluate import score
+
+        s = score(self.export(), per_point=3, length=2048, float_model=False, interior=())
+        return s.summary("corner")[0], s.summary("edge")[0]
 
     def export(self, extra_meta: dict[str, Any] | None = None):
         losses = self.validation_losses()
@@ -156,6 +171,7 @@ class Trainer:
             "qat_from": self.cfg.qat_from,
             "final_loss": losses,
             "loss_history": [[int(s), round(float(l), 7)] for s, l in _thin(self.history, 200)],
+            "score_history": [[int(s), round(c, 5), round(e, 5)] for s, c, e in self.scores],
             "notes": "loss = MSE (model units^2) on output 0 after the receptive field; "
                      "final_loss on a fixed validation stream",
         }
@@ -171,9 +187,17 @@ def _thin(history: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
 
 
 def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: bool = False,
-          progress: bool = True, checkpoint_every: int = 500, extra_meta: dict[str, Any] | None = None):
-    """Run (or resume) training and write the model file; returns the exported Model."""
+          progress: bool = True, checkpoint_every: int = 500, extra_meta: dict[str, Any] | None = None,
+          score_every: int = 0):
+    """Run (or resume) training and write the model file; returns the exported Model.
+
+    Every ``score_every`` steps (0: never) the held-out corner and edge NMSE
+    go on the progress line and into the model's meta; that scoring time is
+    not counted in ``train_seconds``.
+    """
     out = Path(out)
+    if score_every < 0:
+        raise NnhdlError(f"--score-every must be 0 (never) or positive, got {score_every}")
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise NnhdlError(f"{out}: folder {out.parent} does not exist")
     trainer = Trainer(cfg)
@@ -187,6 +211,8 @@ def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: b
                mininterval=1.0, file=sys.stderr, unit="step")
     ema = None
     t0 = time.perf_counter()
+    scoring = 0.0
+    shown: dict[str, str] = {}  # latest held-out NMSE on the progress line
     try:
         while trainer.step < cfg.steps:
             loss = trainer.train_step()
@@ -195,7 +221,14 @@ def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: b
             ema = loss if ema is None else 0.98 * ema + 0.02 * loss
             if trainer.step % 10 == 0:
                 trainer.history.append((trainer.step, ema))
-                bar.set_postfix(loss=f"{ema:.2e}", refresh=False)
+                bar.set_postfix(loss=f"{ema:.2e}", **shown, refresh=False)
+            if score_every and (trainer.step % score_every == 0 or trainer.step == cfg.steps):
+                ts = time.perf_counter()
+                corner, edge = trainer.held_out_scores()
+                trainer.scores.append((trainer.step, corner, edge))
+                shown = {"corner": f"{corner:.4f}", "edge": f"{edge:.4f}"}
+                bar.set_postfix(loss=f"{ema:.2e}", **shown, refresh=False)
+                scoring += time.perf_counter() - ts
             bar.update(1)
             if checkpoint is not None and trainer.step % checkpoint_every == 0:
                 trainer.save_checkpoint(checkpoint)
@@ -207,8 +240,8 @@ def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: b
         raise
     finally:
         bar.close()
-    seconds = time.perf_counter() - t0
-    meta = {"train_seconds": round(seconds, 1)} | (extra_meta or {})
+    seconds = time.perf_counter() - t0 - scoring
+    meta = {"train_seconds": round(seconds, 1), "score_seconds": round(scoring, 1)} | (extra_meta or {})
     model = trainer.export(meta)
     model.save(out)
     if checkpoint is not None:
@@ -236,6 +269,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--score-every", type=int, default=2000,
+                   help="steps between held-out corner/edge scores on the progress line (default 2000, 0: never)")
     p.add_argument("--report", action="store_true",
                    help="then evaluate the model (python -m training.evaluate) and write its report next to it")
 
@@ -255,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     else:  # not next to the model: bundled models live in a package folder
         ckpt = Path("runs") / (out.stem + ".ckpt.npz")
     model = train(cfg, out, ckpt, args.resume, not args.quiet, args.checkpoint_every,
-                  {"command": "python -m training.train " + " ".join(_argv_for_meta(args))})
+                  {"command": "python -m training.train " + " ".join(_argv_for_meta(args))}, args.score_every)
     fl = model.meta["final_loss"]
     print(f"wrote {out}: {model.name}, {model.params:,} parameters, {model.meta['steps']} steps in "
           f"{model.meta['train_seconds']} s; validation loss {fl['quantised']:.3e} (quantised), "
