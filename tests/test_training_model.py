@@ -152,3 +152,17 @@ def test_progress_line_shows_corner_and_edge_scores(tiny_config, tmp_path, capsy
     assert train_main(["--config", tiny_config, "--steps", "2", "--out", str(out), "--score-every", "-1",
                        "--quiet"]) == 2
     assert "--score-every" in capsys.readouterr().err
+
+
+def test_init_starts_from_a_model_files_integers(tiny_config, tmp_path):
+    tr = Trainer(TrainConfig(tiny_config, steps=40, batch=4, lr=1e-2, seed=6))
+    for _ in range(40):
+        tr.train_step()
+    path = tmp_path / "start.npz"
+    tr.export().save(path)
+    start = Model.load(path)
+    again = Trainer(TrainConfig(tiny_config, steps=10, batch=4, seed=1, init=str(path))).export()
+    for a, b in zip(start.layers, again.layers):  # mantissa / 2**F back through the quantisers is exact
+        assert np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+    with pytest.raises(NnhdlError, match="different layers"):
+        Trainer(TrainConfig("mcu", steps=10, init=str(path)))

@@ -36,10 +36,10 @@ class TrainConfig:
 
     def __init__(self, config: str = "fpga_qb", steps: int = 3000, batch: int = 32, window: int | None = None,
                  lr: float = 3e-3, seed: int = 0, data: str = "synthetic", sample_rate: int | None = None,
-                 qat_from: int = 0, clip: float = 1.0) -> None:
+                 qat_from: int = 0, clip: float = 1.0, init: str | None = None) -> None:
         self.config, self.steps, self.batch, self.window = config, steps, batch, window
         self.lr, self.seed, self.data, self.sample_rate = lr, seed, data, sample_rate
-        self.qat_from, self.clip = qat_from, clip
+        self.qat_from, self.clip, self.init = qat_from, clip, init
         for name in ("steps", "batch"):
             if getattr(self, name) < 1:
                 raise NnhdlError(f"--{name} must be at least 1, got {getattr(self, name)}")
@@ -72,6 +72,8 @@ class Trainer:
         self.schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(cfg.steps, warmup + 1), cfg.lr * 0.03)
         self.opt = optax.chain(optax.clip_by_global_norm(cfg.clip), optax.adam(self.schedule))
         self.params = init_params(self.net, jax.random.PRNGKey(cfg.seed), jnp.float32)
+        if cfg.init:
+            self.params = _params_from_file(cfg.init, self.net)
         self.opt_state = self.opt.init(self.params)
         self.step = 0
         self.history: list[tuple[int, float]] = []
@@ -169,6 +171,7 @@ class Trainer:
             "window": self.window,
             "lr": self.cfg.lr,
             "qat_from": self.cfg.qat_from,
+            "init": self.cfg.init,
             "final_loss": losses,
             "loss_history": [[int(s), round(float(l), 7)] for s, l in _thin(self.history, 200)],
             "score_history": [[int(s), round(c, 5), round(e, 5)] for s, c, e in self.scores],
@@ -177,6 +180,18 @@ class Trainer:
         }
         meta.update(extra_meta or {})
         return export_model(self.params, self.net, meta)
+
+
+def _params_from_file(path: str, net: Net) -> Params:
+    """Start from a trained model's integers (fine-tuning), which must have this network's layers."""
+    from nnhdl.model import Model
+
+    from .model import params_from_model
+
+    model = Model.load(path)
+    if Net.from_model(model).layers != net.layers or model.input_dim != net.input_dim:
+        raise NnhdlError(f"{path}: --init model has different layers than configuration {net.name!r}")
+    return params_from_model(model, jnp.float32)
 
 
 def _thin(history: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
@@ -265,6 +280,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed for weights and data (default 0)")
     p.add_argument("--qat-from", type=int, default=0,
                    help="step from which the forward pass is quantised (default 0: quantised throughout)")
+    p.add_argument("--init", default=None,
+                   help="start from this model file's weights (fine-tuning) instead of random ones")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default runs/OUT_STEM.ckpt.npz)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
@@ -282,8 +299,10 @@ def run(args: argparse.Namespace) -> int:
     for key in ("steps", "batch", "lr", "seed"):
         if getattr(args, key) is None:
             setattr(args, key, d[key])
+    if args.init is None:
+        args.init = d.get("init")
     cfg = TrainConfig(args.config, args.steps, args.batch, args.window, args.lr, args.seed, args.data,
-                      args.sample_rate, args.qat_from)
+                      args.sample_rate, args.qat_from, init=args.init)
     out = Path(args.out)
     if args.checkpoint:
         ckpt = Path(args.checkpoint)
@@ -311,6 +330,8 @@ def _argv_for_meta(args: argparse.Namespace) -> list[str]:
         parts.append(f"--sample-rate {args.sample_rate}")
     if args.qat_from:
         parts.append(f"--qat-from {args.qat_from}")
+    if args.init:
+        parts.append(f"--init {args.init}")
     parts.append(f"--out {args.out}")
     if args.report:
         parts.append("--report")
