@@ -5,7 +5,7 @@
 First a *plain float* run of the same network, batch and window (no
 quantisers, ``--float-steps`` steps) measures the machine's speed; then the
 quantisation-aware run with the bundled model's settings
-(``training/defaults.py``) exports the integer model every --eval-every
+(``training/defaults.py``, including its ``init`` model) exports the integer model every --eval-every
 steps and scores it with the golden model on the held-out set (corners and
 edges), until every goal is met or --max-steps.  The float baseline is
 measured again at the end, and every time is also given as a ratio to it, so
@@ -38,7 +38,7 @@ GOALS = {
 def float_steps_per_second(config: str, d: dict, steps: int) -> float:
     """Steps/s of a plain float training run (the quantisers never switch on); compile excluded."""
     tr = Trainer(TrainConfig(config, steps=d["steps"], batch=d["batch"], lr=d["lr"], seed=d["seed"],
-                             qat_from=d["steps"]))
+                             qat_from=d["steps"], init=d.get("init")))
     tr.train_step()  # jit compile
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -60,8 +60,10 @@ def main() -> int:
     steps = args.max_steps or d["steps"]
     base0 = float_steps_per_second(args.config, d, args.float_steps)
     print(f"plain float baseline: {base0:.1f} steps/s ({args.float_steps} steps)", flush=True)
-    tr = Trainer(TrainConfig(args.config, steps=d["steps"], batch=d["batch"], lr=d["lr"], seed=d["seed"]))
-    print(f"{args.config}: batch {d['batch']}, window {tr.window}, lr {d['lr']}, schedule over {d['steps']} steps")
+    tr = Trainer(TrainConfig(args.config, steps=d["steps"], batch=d["batch"], lr=d["lr"], seed=d["seed"],
+                             init=d.get("init")))
+    print(f"{args.config}: batch {d['batch']}, window {tr.window}, lr {d['lr']}, schedule over {d['steps']} steps, "
+          f"starting from {d.get('init') or 'random weights'}")
     tr.train_step()  # jit compile, not timed
     t_train = 0.0
     reached: dict[str, tuple[int, float]] = {}
