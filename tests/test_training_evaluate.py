@@ -79,3 +79,43 @@ def test_bundled_fpga_qb_meets_its_goal():
     """The quality goal, measured with the golden integer model on the held-out set."""
     s = score(Model.load(MODELS / "fpga_qb.npz"), float_model=False)
     assert s.mean <= GOAL_MEAN and s.worst <= GOAL_WORST, s.corner
+
+
+def test_scores_cover_corners_edges_and_interior(tmp_path, capsys):
+    path = _tiny(tmp_path)
+    assert main(["--model", str(path), "--no-pictures", "--json", "--per-point", "1", "--length", "300",
+                 "--out", str(tmp_path / "r")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    edges = [("sine", "ramp"), ("ramp", "square"), ("square", "zigzag"), ("zigzag", "sine")]
+    assert set(d["nmse_edge"]) == {f"{a}/{b}@{al}" for a, b in edges for al in ("0.25", "0.5", "0.75")}
+    assert len(d["nmse_interior"]) == 9 and not set(d["nmse_interior"]) & set(d["nmse_edge"])
+    for kind in ("corner", "edge", "interior"):
+        v = list(d[f"nmse_{kind}"].values())
+        assert d[f"nmse_{kind}_mean"] == pytest.approx(np.mean(v)) and d[f"nmse_{kind}_worst"] == max(v)
+    assert set(d["goals_met"]) == {"corner", "edge"}
+    assert main(["--model", str(path), "--no-pictures", "--per-point", "1", "--length", "300",
+                 "--out", str(tmp_path / "r")]) == 0
+    text = capsys.readouterr().out
+    assert "edges: mean" in text and "interior: mean" in text and "ramp/square@0.25" in text
+    md = (tmp_path / "r" / "tiny.md").read_text()
+    assert "| edges (alpha 0.25/0.5/0.75) |" in md and "## Inside the square" in md and "| (+0,+0) |" in md
+
+
+def test_edge_and_interior_nmse_of_a_silent_network_is_the_targets_power_ratio(tmp_path):
+    """Zero output: NMSE = sum(t^2) / sum((t - mean t)^2), pooled over a point's windows after the receptive field."""
+    from training.data import test_set
+
+    spec = NetworkSpec("zero", 3, (LayerSpec(3, 2, 1, "qb", "none"),), 48000)
+    model = random_model(spec, seed=0, scale=0.0)
+    s = score(model, per_point=2, length=500, float_model=False)
+    segs = test_set(3, 48000, model.qformat, per_point=2, length=500, alphas=(0.25, 0.5, 0.75),
+                    interior=tuple((a, b) for b in (0.5, 0.0, -0.5) for a in (-0.5, 0.0, 0.5)))
+    start = model.receptive_field - 1
+    pooled: dict[str, list[np.ndarray]] = {}
+    for seg in segs:
+        pooled.setdefault(seg.label, []).append(seg.y[start:].astype(np.float64))
+    for label, parts in pooled.items():
+        t = np.concatenate(parts)
+        expected = np.sum(t ** 2) / np.sum((t - t.mean()) ** 2)
+        got = {**s.corner, **s.edge, **s.interior}[label]
+        assert got == pytest.approx(expected, rel=1e-12)

@@ -128,3 +128,41 @@ def test_config_errors(tmp_path, capsys):
         Trainer(TrainConfig("fpga_qb", window=10))
     with pytest.raises(NnhdlError, match="steps"):
         TrainConfig("fpga_qb", steps=0)
+
+
+def test_short_training_improves_the_held_out_edge_score(tiny_config):
+    tr = Trainer(TrainConfig(tiny_config, steps=300, batch=16, lr=1e-2, seed=4))
+    corner0, edge0 = tr.held_out_scores()
+    for _ in range(300):
+        tr.train_step()
+    corner1, edge1 = tr.held_out_scores()
+    assert edge1 < 0.7 * edge0, (edge0, edge1)
+
+
+def test_progress_line_shows_corner_and_edge_scores(tiny_config, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "m.npz"
+    assert train_main(["--config", tiny_config, "--steps", "20", "--batch", "4", "--out", str(out),
+                       "--score-every", "10"]) == 0
+    err = capsys.readouterr().err
+    assert "corner=" in err and "edge=" in err
+    m = Model.load(out)
+    assert [h[0] for h in m.meta["score_history"]] == [10, 20]
+    assert m.meta["score_seconds"] >= 0
+    assert train_main(["--config", tiny_config, "--steps", "2", "--out", str(out), "--score-every", "-1",
+                       "--quiet"]) == 2
+    assert "--score-every" in capsys.readouterr().err
+
+
+def test_init_starts_from_a_model_files_integers(tiny_config, tmp_path):
+    tr = Trainer(TrainConfig(tiny_config, steps=40, batch=4, lr=1e-2, seed=6))
+    for _ in range(40):
+        tr.train_step()
+    path = tmp_path / "start.npz"
+    tr.export().save(path)
+    start = Model.load(path)
+    again = Trainer(TrainConfig(tiny_config, steps=10, batch=4, seed=1, init=str(path))).export()
+    for a, b in zip(start.layers, again.layers):  # mantissa / 2**F back through the quantisers is exact
+        assert np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+    with pytest.raises(NnhdlError, match="different layers"):
+        Trainer(TrainConfig("mcu", steps=10, init=str(path)))

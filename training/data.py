@@ -32,6 +32,9 @@ __all__ = [
     "WAVES",
     "triangle",
     "wave",
+    "crossfade",
+    "blend",
+    "embedding",
     "Dataset",
     "SyntheticData",
     "RecordingData",
@@ -84,6 +87,27 @@ def crossfade(alpha: np.ndarray | float, a: np.ndarray, b: np.ndarray) -> np.nda
     return np.sin(alpha * np.pi / 2) * a + np.sin((1.0 - alpha) * np.pi / 2) * b
 
 
+def blend(e: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """Target (amplitude 1) at any embedding ``e [..., 2]`` (corner units) for ``phase [..., T]``.
+
+    DESIGN §5 fixes only corners and edges; inside the square nnhdl uses the
+    *bilinear constant-power blend* of the four corners: with
+    ``u = (e0 + 1) / 2`` and ``v = (e1 + 1) / 2`` each corner's wave is weighted
+    by ``s(u) * s(v)``, where ``s`` is ``sin(.*pi/2)`` towards that corner's
+    side and ``cos(.*pi/2)`` away from it.  The squared weights sum to 1
+    (constant power), and on every edge the blend is exactly the DESIGN
+    cross-fade, so the target is continuous over the whole square.
+    """
+    e = np.asarray(e, dtype=np.float64)
+    u = (e[..., 0] + 1.0) * (np.pi / 4)
+    v = (e[..., 1] + 1.0) * (np.pi / 4)
+    out = np.zeros(np.broadcast_shapes(e.shape[:-1] + (1,), np.shape(phase)))
+    for name, (c0, c1) in CORNERS.items():
+        w = (np.sin(u) if c0 > 0 else np.cos(u)) * (np.sin(v) if c1 > 0 else np.cos(v))
+        out += w[..., None] * wave(name, phase)
+    return out
+
+
 def embedding(alpha: np.ndarray | float, a: str, b: str) -> np.ndarray:
     """Embedding (model units) ``alpha * p_a + (1 - alpha) * p_b``, shape ``[..., 2]``."""
     alpha = np.asarray(alpha, dtype=np.float64)[..., None]
@@ -121,39 +145,65 @@ class Dataset:
 
 @dataclass
 class SyntheticData(Dataset):
-    """The DESIGN §5 waveshaper: random phase, log-uniform frequency, random point on an edge.
+    """The DESIGN §5 waveshaper: random phase, log-uniform frequency, random point of the square.
 
-    ``corner_fraction`` of the windows sit exactly on a corner (the quality
-    goal is measured there); the rest at a uniform point of a random edge.
+    ``corner_fraction`` of the windows sit exactly on a corner, ``edge_fraction``
+    at a uniform point of a random edge (the DESIGN cross-fade) and the rest
+    (if any) uniformly inside the square (the :func:`blend` target), so
+    training covers every position of the embedding CVs a player can reach.
     """
 
     input_dim: int
     sample_rate: int
     fmt: QFormat = QFormat()
-    corner_fraction: float = 0.5
+    corner_fraction: float = 0.3
+    edge_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         _check_input_dim(self.input_dim)
         if self.sample_rate < 2 * F_MAX * 2:
             raise NnhdlError(f"sample rate {self.sample_rate} Hz is too low for waves up to {F_MAX:.0f} Hz")
+        if not (0.0 <= self.corner_fraction <= 1.0 and 0.0 <= self.edge_fraction <= 1.0):
+            raise NnhdlError(f"corner fraction {self.corner_fraction} and edge fraction {self.edge_fraction} "
+                             "must be in [0, 1]")
 
     def describe(self) -> str:
         return "synthetic"
 
+    def points(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        """``[batch, 2]`` embeddings (corner units): corners, edge points and interior points."""
+        corners = np.asarray([CORNERS[a] for a, _ in EDGES])
+        ends = np.asarray([CORNERS[b] for _, b in EDGES])
+        edge = rng.integers(0, len(EDGES), size=batch)
+        alpha = rng.uniform(0.0, 1.0, size=batch)
+        inside = rng.uniform(-1.0, 1.0, size=(batch, 2))
+        kind = rng.uniform(size=batch)
+        alpha = np.where(kind < self.corner_fraction, 1.0, alpha)
+        on_square = alpha[:, None] * corners[edge] + (1.0 - alpha[:, None]) * ends[edge]
+        return np.where((kind < self.corner_fraction + self.edge_fraction)[:, None], on_square, inside)
+
     def batch(self, rng: np.random.Generator, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
         freq = np.exp(rng.uniform(math.log(F_MIN), math.log(F_MAX), size=batch))
         phase0 = rng.uniform(0.0, 1.0, size=batch)
-        edge = rng.integers(0, len(EDGES), size=batch)
-        alpha = rng.uniform(0.0, 1.0, size=batch)
-        on_corner = rng.uniform(size=batch) < self.corner_fraction
-        alpha = np.where(on_corner, np.round(alpha), alpha)
-        return self.render(freq, phase0, edge, alpha, length)
+        return self.render_points(freq, phase0, self.points(rng, batch), length)
+
+    def _phase(self, freq: np.ndarray, phase0: np.ndarray, length: int) -> np.ndarray:
+        t = np.arange(length)
+        return np.mod(phase0[:, None] + freq[:, None] * t[None, :] / self.sample_rate, 1.0)
+
+    def render_points(self, freq: np.ndarray, phase0: np.ndarray, e: np.ndarray,
+                      length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Windows at embeddings ``e [B, 2]`` (corner units) with the :func:`blend` target."""
+        phase = self._phase(freq, phase0, length)
+        core = CORNER_SCALE * triangle(phase)
+        y = CORNER_SCALE * blend(e, phase)
+        return _inputs(core, CORNER_SCALE * np.asarray(e, np.float64), self.input_dim, self.fmt).astype(np.float32), \
+            y.astype(np.float32)
 
     def render(self, freq: np.ndarray, phase0: np.ndarray, edge: np.ndarray, alpha: np.ndarray,
                length: int) -> tuple[np.ndarray, np.ndarray]:
-        """Windows for given parameters (one value per window)."""
-        t = np.arange(length)
-        phase = np.mod(phase0[:, None] + freq[:, None] * t[None, :] / self.sample_rate, 1.0)
+        """Windows on edges (one edge index and alpha per window), with the DESIGN cross-fade itself."""
+        phase = self._phase(freq, phase0, length)
         core = CORNER_SCALE * triangle(phase)
         y = np.empty_like(phase)
         emb = np.empty((len(freq), 2))
@@ -168,20 +218,24 @@ class SyntheticData(Dataset):
 class TestSegment:
     """One held-out window: where it sits in the embedding space and its samples."""
 
-    label: str  # corner name or "a/b@alpha"
-    alpha: float
-    edge: int
+    label: str  # corner name, "a/b@alpha" or "(e0,e1)" inside the square
+    alpha: float  # nan inside the square
+    edge: int  # -1 inside the square
     freq: float
     x: np.ndarray  # [T, input_dim] model units (quantised)
     y: np.ndarray  # [T] target, model units
+    phase0: float = 0.0  # phase of the first sample (the core wave is a triangle of this phase)
 
 
 def test_set(input_dim: int, sample_rate: int, fmt: QFormat = QFormat(), *, per_point: int = 12,
-             length: int = 4096, alphas: tuple[float, ...] = (0.5,)) -> list[TestSegment]:
-    """The deterministic held-out set: every corner plus points at ``alphas`` on every edge.
+             length: int = 4096, alphas: tuple[float, ...] = (0.5,),
+             interior: tuple[tuple[float, float], ...] = ()) -> list[TestSegment]:
+    """The deterministic held-out set: every corner, points at ``alphas`` on every edge
+    and the ``interior`` embeddings (corner units, :func:`blend` target).
 
     Its seed is a fixed SeedSequence branch that the training stream never
-    uses, so no test window ever appears in training.
+    uses, so no test window ever appears in training.  The interior points
+    draw from a branch of their own, so adding them changes no other window.
     """
     data = SyntheticData(input_dim, sample_rate, fmt)
     rng = np.random.default_rng(np.random.SeedSequence(_TEST_KEY, spawn_key=(1,)))
@@ -197,7 +251,15 @@ def test_set(input_dim: int, sample_rate: int, fmt: QFormat = QFormat(), *, per_
         phase0 = rng.uniform(0.0, 1.0, size=per_point)
         x, y = data.render(freq, phase0, np.full(per_point, e), np.full(per_point, al), length)
         for n in range(per_point):
-            out.append(TestSegment(label, al, e, float(freq[n]), x[n], y[n]))
+            out.append(TestSegment(label, al, e, float(freq[n]), x[n], y[n], float(phase0[n])))
+    rng = np.random.default_rng(np.random.SeedSequence(_TEST_KEY, spawn_key=(2,)))
+    for e0, e1 in interior:
+        freq = np.exp(rng.uniform(math.log(F_MIN), math.log(F_MAX), size=per_point))
+        phase0 = rng.uniform(0.0, 1.0, size=per_point)
+        x, y = data.render_points(freq, phase0, np.tile([e0, e1], (per_point, 1)), length)
+        for n in range(per_point):
+            out.append(TestSegment(f"({e0:+g},{e1:+g})", float("nan"), -1, float(freq[n]), x[n], y[n],
+                                   float(phase0[n])))
     return out
 
 
@@ -223,9 +285,11 @@ class RecordingData(Dataset):
         {"core": 0,
          "targets": [{"channel": 1, "corner": [-1, -1]}, {"channel": 2, "corner": [-1, 1]}, ...]}
 
-    Corners are in units of the +-5 V corner scale.  Windows are drawn from
-    the first ``1 - holdout`` of every file (the rest is for evaluation), on
-    a recorded corner or cross-faded between two adjacent recorded corners.
+    Corners are in units of the +-5 V corner scale and may be any point of
+    the square (a target recorded at ``[1, 0]`` is the square/zigzag
+    midpoint).  Windows are drawn from the first ``1 - holdout`` of every
+    file (the rest is for evaluation), on a recorded point or cross-faded
+    between two adjacent recorded corners of the square.
     """
 
     def __init__(self, folder: str | Path, input_dim: int, sample_rate: int, fmt: QFormat = QFormat(),
@@ -248,8 +312,11 @@ class RecordingData(Dataset):
             corners = list(r.targets)
             for c in corners:
                 self.pairs.append((n, c, None))
-            for i, a in enumerate(corners):
-                for b in corners[i + 1:]:
+            # The DESIGN cross-fade is defined between adjacent corners of the square only;
+            # a target recorded elsewhere (an edge or interior point) is trained as recorded.
+            square = [c for c in corners if all(abs(v) == 1.0 for v in c)]
+            for i, a in enumerate(square):
+                for b in square[i + 1:]:
                     if sum(p != q for p, q in zip(a, b)) == 1:
                         self.pairs.append((n, a, b))
 

@@ -42,10 +42,10 @@ class TrainConfig:
 
     def __init__(self, config: str = "fpga_qb", steps: int = 3000, batch: int = 32, window: int | None = None,
                  lr: float = 3e-3, seed: int = 0, data: str = "synthetic", sample_rate: int | None = None,
-                 qat_from: int = 0, clip: float = 1.0) -> None:
+                 qat_from: int = 0, clip: float = 1.0, init: str | None = None) -> None:
         self.config, self.steps, self.batch, self.window = config, steps, batch, window
         self.lr, self.seed, self.data, self.sample_rate = lr, seed, data, sample_rate
-        self.qat_from, self.clip = qat_from, clip
+        self.qat_from, self.clip, self.init = qat_from, clip, init
         for name in ("steps", "batch"):
             if getattr(self, name) < 1:
                 raise NnhdlError(f"--{name} must be at least 1, got {getattr(self, name)}")
@@ -81,9 +81,12 @@ class Trainer:
         self.schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(cfg.steps, warmup + 1), cfg.lr * 0.03)
         self.opt = optax.chain(optax.clip_by_global_norm(cfg.clip), optax.adam(self.schedule))
         self.params = init_params(self.net, jax.random.PRNGKey(cfg.seed), jnp.float32)
+        if cfg.init:
+            self.params = _params_from_file(cfg.init, self.net)
         self.opt_state = self.opt.init(self.params)
         self.step = 0
         self.history: list[tuple[int, float]] = []
+        self.scores: list[tuple[int, float, float]] = []  # (step, corner mean, edge mean), held-out
         net, opt = self.net, self.opt
 
         def make_step(quantised: bool):
@@ -128,7 +131,8 @@ class Trainer:
         leaves = jax.tree_util.tree_leaves((self.params, self.opt_state))
         arrays = {f"leaf{n}": np.asarray(v) for n, v in enumerate(leaves)}
         arrays["state"] = np.array(json.dumps({"step": self.step, "config": self.cfg.as_dict(),
-                                               "history": self.history, "window": self.window}))
+                                               "history": self.history, "scores": self.scores,
+                                               "window": self.window}))
         # durable: a checkpoint is what Ctrl-C and a later failure must leave behind
         write_atomically(path, lambda f: np.savez(f, **arrays), durable=True)
 
@@ -159,6 +163,23 @@ class Trainer:
             treedef, [jnp.asarray(a, dtype=jnp.asarray(b).dtype) for a, b in zip(leaves, template)])
         self.step = int(state["step"])
         self.history = [tuple(h) for h in state["history"]]
+        scores = state.get("scores", [])
+        if not (isinstance(scores, list) and all(isinstance(h, list) and len(h) == 3 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in h) for h in scores)):
+            raise NnhdlError(f"{path}: checkpoint scores are malformed; delete the checkpoint to start afresh")
+        self.scores = [tuple(h) for h in scores]
+
+    def held_out_scores(self) -> tuple[float, float]:
+        """(corner mean, edge mean) NMSE of the exported integers on a small held-out set (golden model).
+
+        Smaller than ``training.evaluate``'s set (3 windows of 2048 samples per
+        point, no interior) so that it can run during training; the same
+        seed, so the two agree closely.
+        """
+        from .evaluate import score
+
+        s = score(self.export(), per_point=3, length=2048, float_model=False, interior=())
+        return s.summary("corner")[0], s.summary("edge")[0]
 
     def export(self, extra_meta: dict[str, Any] | None = None):
         losses = self.validation_losses()
@@ -173,13 +194,27 @@ class Trainer:
             "window": self.window,
             "lr": self.cfg.lr,
             "qat_from": self.cfg.qat_from,
+            "init": self.cfg.init,
             "final_loss": losses,
             "loss_history": [[int(s), round(float(l), 7)] for s, l in _thin(self.history, 200)],
+            "score_history": [[int(s), round(c, 5), round(e, 5)] for s, c, e in self.scores],
             "notes": "loss = MSE (model units^2) on output 0 after the receptive field; "
                      "final_loss on a fixed validation stream",
         }
         meta.update(extra_meta or {})
         return export_model(self.params, self.net, meta)
+
+
+def _params_from_file(path: str, net: Net) -> Params:
+    """Start from a trained model's integers (fine-tuning), which must have this network's layers."""
+    from nnhdl.model import Model
+
+    from .model import params_from_model
+
+    model = Model.load(path)
+    if Net.from_model(model).layers != net.layers or model.input_dim != net.input_dim:
+        raise NnhdlError(f"{path}: --init model has different layers than configuration {net.name!r}")
+    return params_from_model(model, jnp.float32)
 
 
 def _thin(history: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
@@ -190,9 +225,17 @@ def _thin(history: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
 
 
 def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: bool = False,
-          progress: bool = True, checkpoint_every: int = 500, extra_meta: dict[str, Any] | None = None):
-    """Run (or resume) training and write the model file; returns the exported Model."""
+          progress: bool = True, checkpoint_every: int = 500, extra_meta: dict[str, Any] | None = None,
+          score_every: int = 0):
+    """Run (or resume) training and write the model file; returns the exported Model.
+
+    Every ``score_every`` steps (0: never) the held-out corner and edge NMSE
+    go on the progress line and into the model's meta; that scoring time is
+    not counted in ``train_seconds``.
+    """
     out = check_output_path(out, "model file")
+    if score_every < 0:
+        raise NnhdlError(f"--score-every must be 0 (never) or positive, got {score_every}")
     if checkpoint is not None:
         _check_checkpoint_path(checkpoint)
     trainer = Trainer(cfg)
@@ -206,6 +249,8 @@ def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: b
                mininterval=1.0, file=sys.stderr, unit="step")
     ema = None
     t0 = time.perf_counter()
+    scoring = 0.0
+    shown: dict[str, str] = {}  # latest held-out NMSE on the progress line
     try:
         while trainer.step < cfg.steps:
             loss = trainer.train_step()
@@ -214,7 +259,14 @@ def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: b
             ema = loss if ema is None else 0.98 * ema + 0.02 * loss
             if trainer.step % 10 == 0:
                 trainer.history.append((trainer.step, ema))
-                bar.set_postfix(loss=f"{ema:.2e}", refresh=False)
+                bar.set_postfix(loss=f"{ema:.2e}", **shown, refresh=False)
+            if score_every and (trainer.step % score_every == 0 or trainer.step == cfg.steps):
+                ts = time.perf_counter()
+                corner, edge = trainer.held_out_scores()
+                trainer.scores.append((trainer.step, corner, edge))
+                shown = {"corner": f"{corner:.4f}", "edge": f"{edge:.4f}"}
+                bar.set_postfix(loss=f"{ema:.2e}", **shown, refresh=False)
+                scoring += time.perf_counter() - ts
             bar.update(1)
             if checkpoint is not None and trainer.step % checkpoint_every == 0:
                 trainer.save_checkpoint(checkpoint)
@@ -226,8 +278,8 @@ def train(cfg: TrainConfig, out: Path, checkpoint: Path | None = None, resume: b
         raise
     finally:
         bar.close()
-    seconds = time.perf_counter() - t0
-    meta = {"train_seconds": round(seconds, 1)} | (extra_meta or {})
+    seconds = time.perf_counter() - t0 - scoring
+    meta = {"train_seconds": round(seconds, 1), "score_seconds": round(scoring, 1)} | (extra_meta or {})
     model = trainer.export(meta)
     model.save(out)
     if checkpoint is not None:
@@ -264,10 +316,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed, default=None, help="random seed for weights and data (default 0)")
     p.add_argument("--qat-from", type=nonneg_int, default=0,
                    help="step from which the forward pass is quantised (default 0: quantised throughout)")
+    p.add_argument("--init", default=None,
+                   help="start from this model file's weights (fine-tuning) instead of random ones")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default runs/OUT_STEM.ckpt.npz)")
     p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--score-every", type=nonneg_int, default=2000,
+                   help="steps between held-out corner/edge scores on the progress line (default 2000, 0: never)")
     p.add_argument("--report", action="store_true",
                    help="then evaluate the model (python -m training.evaluate) and write its report next to it")
 
@@ -279,15 +335,17 @@ def run(args: argparse.Namespace) -> int:
     for key in ("steps", "batch", "lr", "seed"):
         if getattr(args, key) is None:
             setattr(args, key, d[key])
+    if args.init is None:
+        args.init = d.get("init")
     cfg = TrainConfig(args.config, args.steps, args.batch, args.window, args.lr, args.seed, args.data,
-                      args.sample_rate, args.qat_from)
+                      args.sample_rate, args.qat_from, init=args.init)
     out = Path(args.out)
     if args.checkpoint:
         ckpt = Path(args.checkpoint)
     else:  # not next to the model: bundled models live in a package folder
         ckpt = Path("runs") / (out.stem + ".ckpt.npz")
     model = train(cfg, out, ckpt, args.resume, not args.quiet, args.checkpoint_every,
-                  {"command": "python -m training.train " + " ".join(_argv_for_meta(args))})
+                  {"command": "python -m training.train " + " ".join(_argv_for_meta(args))}, args.score_every)
     fl = model.meta["final_loss"]
     print(f"wrote {out}: {model.name}, {model.params:,} parameters, {model.meta['steps']} steps in "
           f"{model.meta['train_seconds']} s; validation loss {fl['quantised']:.3e} (quantised), "
@@ -308,6 +366,8 @@ def _argv_for_meta(args: argparse.Namespace) -> list[str]:
         parts.append(f"--sample-rate {args.sample_rate}")
     if args.qat_from:
         parts.append(f"--qat-from {args.qat_from}")
+    if args.init:
+        parts.append(f"--init {args.init}")
     parts.append(f"--out {args.out}")
     if args.report:
         parts.append("--report")
