@@ -291,5 +291,5 @@ def test_nan_corner_in_sidecar_is_rejected(tmp_path):
     side = json.loads(json.dumps(SIDECAR))
     side["targets"][1]["corner"] = [float("nan"), 1]
     _write(tmp_path, "osc", _oscillator(), side)
-    with pytest.raises(NnhdlError, match=r"must be two numbers in \[-1, 1\]"):
+    with pytest.raises(NnhdlError, match=r"must be two numbers in \[-1, 1\]|NaN"):
         load_data(str(tmp_path), 4, RATE, FMT)
