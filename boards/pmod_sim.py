@@ -59,7 +59,7 @@ def _say(msg: str) -> None:
 
 def run_sim(args: argparse.Namespace) -> int:
     from nnhdl.audio_io import read_wav_counts
-    from soc.board_sim import LATENCY_FRAMES, BoardSim, build_sim, codec_adc, test_signal, write_board_files
+    from soc.board_sim import LATENCY_FRAMES, BoardSim, build_sim, codec_adc, demo_signal, write_board_files
     from soc.build import BuildOptions
 
     for path in (args.output, args.i2c_log):
@@ -93,11 +93,16 @@ def run_sim(args: argparse.Namespace) -> int:
         adc, loop = codec_adc(counts), False
         frames = len(adc) + LATENCY_FRAMES
     else:
-        adc, loop, frames = codec_adc(test_signal(rate)), True, None
+        adc, loop, frames = codec_adc(demo_signal(rate)), True, None
     if args.seconds is not None:
         frames = max(1, int(round(args.seconds * rate)))
 
+    last = [0.0]
+
     def progress(n: int, cycles: int, wall: float) -> None:
+        if wall - last[0] < 5:
+            return
+        last[0] = wall
         total = f"/{frames}" if frames else ""
         _say(f"  {n}{total} samples ({n / rate:.2f} s simulated) in {wall:.0f} s, {n / max(wall, 1e-9):.0f} samples/s")
 

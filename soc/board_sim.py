@@ -18,6 +18,7 @@ acknowledge and log every register write.  :class:`BoardSim` runs it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -37,7 +38,7 @@ from nnhdl.model import write_atomically
 
 __all__ = ["SimPrimitives", "SimBuild", "build_sim", "BoardSim", "LATENCY_FRAMES", "UART_BAUD", "UART_TIMEOUT_S",
            "write_board_files", "JACKS_PLUGGED",
-           "EEPROM_SERIAL", "codec_adc", "test_signal", "uart_upload_bits"]
+           "EEPROM_SERIAL", "codec_adc", "demo_signal", "uart_upload_bits"]
 
 LATENCY_FRAMES = 2  # DAC frame k carries the network's answer to ADC frame k - 2 (soc.tdm's contract)
 UART_BAUD = 115200  # what PmodSoC builds (and what the board's USB UART runs at)
@@ -149,20 +150,27 @@ def build_sim(opts, *, log: Callable[[str], None] = _say) -> SimBuild:
     """``opts``: :class:`soc.build.BuildOptions` (board, model, rate, cal, clocking) -> a compiled simulation."""
     import contextlib
     import io
-    import json
     import logging
     import tempfile
 
     from litex.soc.integration.builder import Builder
 
     from .build import CORE_NAME, core, plan
-    from .litex_soc import PmodSoC, hardware_manifest, model_id, shape_id
+    from .litex_soc import PmodSoC
     from .pmod import to_verilog
 
     verilator = _verilator()
     p = plan(opts, log=log)
+    harness = resources.files("soc").joinpath(_HARNESS).read_text()
+    version = subprocess.run([verilator, "--version"], capture_output=True, text=True).stdout.strip()
+    index = _cache_root() / "index" / f"{_input_key(p, harness, version)}.json"
+    if index.is_file():  # the same inputs were generated and compiled before: skip the elaboration
+        info = json.loads(index.read_text())
+        built = _sim_build(p, _cache_root() / info["key"])
+        if built.exe.is_file():
+            p.net._MustUse__silence = True  # the planned network is not elaborated this time (Amaranth idiom)
+            return built
     cdc = p.clocking == "cdc"
-    sys_hz, audio_hz = p.sys_mhz * 1e6, 256.0 * p.rate
     text, ports = to_verilog(core(p), CORE_NAME)
     logging.basicConfig(level=logging.WARNING)  # before LiteX's own basicConfig(INFO): keep its tree quiet
     with tempfile.TemporaryDirectory(prefix="nnhdl-sim-") as tmp:
@@ -171,18 +179,13 @@ def build_sim(opts, *, log: Callable[[str], None] = _say) -> SimBuild:
         platform = _platform_class()("sim", _sim_io(cdc))
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            soc = PmodSoC(platform, p.board, p.model, gen / f"{CORE_NAME}.v", ports, sys_clk_hz=sys_hz,
+            soc = PmodSoC(platform, p.board, p.model, gen / f"{CORE_NAME}.v", ports, sys_clk_hz=p.sys_mhz * 1e6,
                           sample_rate=p.rate, addr_width=p.net.addr_width, clocking=p.clocking,
                           primitives=SimPrimitives())
             Builder(soc, output_dir=str(gen), csr_csv=str(gen / "csr.csv"), compile_software=False,
                     compile_gateware=False).build(build_name=_TOP)
         sources = sorted(gen.joinpath("gateware").glob("*")) + [gen / f"{CORE_NAME}.v"]
-        harness = resources.files("soc").joinpath(_HARNESS).read_text()
-        version = subprocess.run([verilator, "--version"], capture_output=True, text=True).stdout.strip()
-        h = hashlib.sha256()
-        for part in [harness, version, str(cdc)] + [s.name + s.read_text() for s in sources]:
-            h.update(part.encode())
-        key = h.hexdigest()[:20]
+        key = _content_key(harness, version, cdc, sources)
         dest = _cache_root() / key
         exe = dest / "obj_dir" / "board_sim"
         if not exe.is_file():
@@ -200,9 +203,49 @@ def build_sim(opts, *, log: Callable[[str], None] = _say) -> SimBuild:
             except OSError:  # another process finished the same build first
                 shutil.rmtree(work, ignore_errors=True)
             log(f"compiled in {time.monotonic() - t0:.0f} s")
+    _ensure(index.parent)
+    write_atomically(index, lambda f: f.write(json.dumps({"key": key})), mode="w")
+    return _sim_build(p, dest)
+
+
+def _content_key(harness: str, version: str, cdc: bool, sources: list[Path]) -> str:
+    """Hash of what Verilator compiles, less LiteX's build date (in comments, and in the identifier
+    ROM's ``.init``: a cached model keeps the date of its first build)."""
+    h = hashlib.sha256()
+    for part in [harness, version, str(cdc)]:
+        h.update(part.encode())
+    for src in sources:
+        if src.suffix != ".init":
+            h.update(src.name.encode() + re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "", src.read_text()).encode())
+    return h.hexdigest()[:20]
+
+
+def _sim_build(p, dest: Path) -> SimBuild:
+    from .litex_soc import hardware_manifest, model_id, shape_id
+
     m = p.model
-    return SimBuild(exe, dest / "csr.csv", p.rate, p.clocking, sys_hz, audio_hz, p.model_desc,
-                    hardware_manifest(m), model_id(m), shape_id(m))
+    return SimBuild(dest / "obj_dir" / "board_sim", dest / "csr.csv", p.rate, p.clocking, p.sys_mhz * 1e6,
+                    256.0 * p.rate, p.model_desc, hardware_manifest(m), model_id(m), shape_id(m))
+
+
+def _input_key(p, harness: str, verilator_version: str) -> str:
+    """Hash of everything the generated Verilog depends on: the plan, the generator sources, tool versions."""
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    h.update(repr((p.model.fingerprint(), p.board.name, p.rate, p.clocking, p.sys_mhz, p.cal,
+                   list(getattr(p.net, "lanes", [])), harness, verilator_version)).encode())
+    for dist in ("amaranth", "litex", "migen"):
+        try:
+            h.update(f"{dist}={metadata.version(dist)}".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    import nnhdl
+
+    for pkg in (Path(__file__).parent, Path(nnhdl.__file__).parent):
+        for f in sorted(pkg.rglob("*.py")):
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:24]
 
 
 def _ensure(d: Path) -> Path:
@@ -224,8 +267,6 @@ def _compile(verilator: str, work: Path, verilog: list[str], cdc: bool) -> None:
 
 def write_board_files(sim: SimBuild, build_dir: Path, board: str = "ecpix5") -> None:
     """``csr.csv`` and ``report.json`` for the host tools (``boards.pmod status/load-weights --build-dir``)."""
-    import json
-
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(build_dir / "csr.csv", lambda f: f.write(sim.csr_csv.read_text()), mode="w")
@@ -251,7 +292,7 @@ def codec_adc(counts: np.ndarray) -> np.ndarray:
     return np.clip(raw, -32768, 32767).astype("<i2")
 
 
-def test_signal(rate: int, seconds: float = 1.0) -> np.ndarray:
+def demo_signal(rate: int, seconds: float = 1.0) -> np.ndarray:
     """What the sim plays without ``--input``: a 100 Hz triangle (+-4 V) on input 0, fixed CVs on 1 and 2."""
     n = int(round(rate * seconds))
     ph = (np.arange(n) % (rate // 100)) / (rate // 100)
