@@ -31,11 +31,11 @@ gateware) is at socket://localhost:PORT while it runs.
 
 def add_sim_parser(sub, *, default_dir: Path, default_port: int, func) -> None:
     s = sub.add_parser("sim", help="simulate the whole SoC in Verilator (codec, I2C and UART models)",
-                       description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                       description="The eurorack-pmod SoC in Verilator, talking like the board.", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--model", help="model file (.npz); default: the bundled fpga_qb model")
     s.add_argument("--sample-rate", type=int, choices=[192000, 48000], default=None,
-                   help="default: the model's rate if supported, else 192000 (48000 simulates 4x faster)")
+                   help="default: the model's rate if supported, else 192000 (a simulated second at 48000 is 4x quicker)")
     s.add_argument("--input", help="WAV played into input jacks 0..3 (pmod counts); default: the test signal")
     s.add_argument("--output", help="WAV recording of the 4 output jacks")
     s.add_argument("--seconds", type=float, default=None,

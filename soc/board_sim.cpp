@@ -2,8 +2,8 @@
 //
 //   UART   serial_tx / serial_rx at the bit level, bridged to one TCP client
 //          (the host tools open socket://localhost:PORT); the client may come
-//          and go, a byte in flight is finished, queued bytes of a dead client
-//          are dropped (as when a USB cable is pulled).
+//          and go: what it sent still goes out on the wire after it left (as a
+//          USB serial adapter does), answers nobody waits for are dropped.
 //   codec  AK4619 TDM128 model, clock slave: frame boundary at each LRCK fall
 //          seen at a BICK fall (reset release counts as the first one), SDOUT
 //          changes on BICK falling, SDIN sampled on BICK rising.  ADC slots
@@ -67,8 +67,8 @@ struct UartBridge {
         getsockname(listen_fd, (sockaddr *)&a, &n);
         return ntohs(a.sin_port);
     }
-    void drop_client() {
-        close(client); client = -1; to_fpga.clear(); to_host.clear();
+    void drop_client() {  // bytes already received still go out (a serial adapter sends what it was given)
+        close(client); client = -1; to_host.clear();
         if (log) { fputs("\n", log); fflush(log); }
     }
     void poll() {

@@ -308,7 +308,7 @@ def uart_upload_bits(n_weights: int) -> int:
     active bank and the model id write, as framed by :class:`soc.host.UARTBoneBus`.
     """
     read1, write1 = 6 + 4, 6 + 4  # one-word read: header + answer; one-word write: header + data
-    reads = 2 * 2 + 1 + 1  # shape_id (2 words), n_weights, active_bank
+    reads = 2 + 1 + 1  # shape_id (2 words), n_weights, active_bank
     burst = sum(6 + 4 * min(255, n_weights - i) for i in range(0, n_weights, 255))
     verify = n_weights * (write1 + read1)
     swap = write1 + read1 + 2 * write1  # pulse, one poll of active_bank, model_id (2 words)

@@ -119,3 +119,18 @@ def test_port_in_use_is_a_clear_error(sim, tmp_path):
         port = s.getsockname()[1]
         with pytest.raises(NnhdlError, match=f"did not start: cannot listen on TCP port {port}: Address already"):
             BoardSim(sim, tmp_path / "run", frames=10, port=port).start()
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--input", "nope.wav"], "nope.wav: no such input file"),
+    (["--output", "out.txt"], "out.txt: --output must be a .wav file"),
+    (["--output", "no/such/dir/out.wav"], "folder no/such/dir does not exist"),
+    (["--seconds", "0"], "--seconds 0.0: give a positive number"),
+    (["--jack", "0x100"], "--jack 0x100: the PCA9557 input byte is 0x00..0xff"),
+])
+def test_bad_arguments_are_one_line_before_any_work(args, msg, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert pmod_main(["sim", "--build-dir", str(tmp_path / "b"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("boards.pmod: error: ") and msg in err[0]
+    assert not (tmp_path / "b").exists()
