@@ -10,6 +10,7 @@ The simulation writes ``csr.csv`` and ``report.json`` into its ``--build-dir``
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -106,6 +107,10 @@ def run_sim(args: argparse.Namespace) -> int:
         total = f"/{frames}" if frames else ""
         _say(f"  {n}{total} samples ({n / rate:.2f} s simulated) in {wall:.0f} s, {n / max(wall, 1e-9):.0f} samples/s")
 
+    def stop_on_term(signum, frame) -> None:  # `kill PID` stops the run like Ctrl-C (and writes --output)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     with tempfile.TemporaryDirectory(prefix="nnhdl-sim-") as tmp:
         run = BoardSim(sim, Path(tmp), adc=adc, frames=frames, loop=loop, port=args.uart_port, jack=args.jack,
                        progress=progress)

@@ -298,6 +298,7 @@ int main(int argc, char **argv) {
 #endif
     long ns = S;
     uint64_t sys_cycles = 0;
+    const pid_t parent = getppid();  // stop when the parent dies (no orphan holding the TCP port)
     double t_start = now_s(), t_report = t_start;
     fprintf(stderr, "running\n");
     // Inputs computed from the outputs after a rising edge are applied before the next edge's
@@ -322,6 +323,7 @@ int main(int argc, char **argv) {
             top->eurorack_pmod_i2c_sda_i = i2c.step(top->eurorack_pmod_i2c_scl_oe, top->eurorack_pmod_i2c_sda_oe);
             if ((sys_cycles & 255) == 0) uart.poll();
             if ((sys_cycles & 0xFFFF) == 0) {
+                if (getppid() != parent) g_stop = 1;
                 double tn = now_s();
                 if (tn - t_report > 1.0) {
                     t_report = tn;
