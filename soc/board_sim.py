@@ -42,7 +42,7 @@ __all__ = ["SimPrimitives", "SimBuild", "build_sim", "BoardSim", "LATENCY_FRAMES
 
 LATENCY_FRAMES = 2  # DAC frame k carries the network's answer to ADC frame k - 2 (soc.tdm's contract)
 UART_BAUD = 115200  # what PmodSoC builds (and what the board's USB UART runs at)
-UART_TIMEOUT_S = 300.0  # host read timeout for a simulation (report.json): a 7 KB burst takes ~30 s to simulate
+UART_TIMEOUT_S = 300.0  # host read timeout for a simulation (report.json): a 7 KB burst takes 30-90 s to simulate
 JACKS_PLUGGED = 0xFF  # PCA9557 input byte with every jack plugged (bits 0..3: inputs 0..3)
 EEPROM_SERIAL = bytes([0x29, 0x41, 0x53, 0x49, 0x4D, 0x31])  # 0xFA..0xFF: maker, device, "SIM1"
 _HARNESS = "board_sim.cpp"
@@ -131,8 +131,9 @@ class SimBuild:
 
 
 def _cache_root() -> Path:
-    root = os.environ.get("NNHDL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nnhdl")
-    return Path(root) / "board_sim"
+    from nnhdl.sim.verilator import cache_dir
+
+    return cache_dir().parent / "board_sim"  # beside the network-only simulators
 
 
 def _verilator() -> str:
