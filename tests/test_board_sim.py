@@ -6,6 +6,8 @@ real host CLI over the simulated UART and the real UARTBone gateware.  48 kHz
 keeps the cycle count down (one sample = 256 system clocks in both rates).
 """
 
+import contextlib
+import io
 import os
 import socket
 import time
@@ -18,10 +20,11 @@ from boards.pmod import main as pmod_main
 from nnhdl.cli import main as nnhdl_main
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model
+from nnhdl.reference import evaluate
 from soc.board_sim import EEPROM_SERIAL, BoardSim, build_sim, codec_adc, demo_signal, write_board_files
 from soc.build import BuildOptions
 from tests import pmod_verilator
-from tests.board_sim_helpers import parse_status, shared_cache
+from tests.board_sim_helpers import board_inputs, parse_status, shared_cache
 
 pytestmark = pytest.mark.skipif(not pmod_verilator.available(), reason="verilator not installed (CI installs it)")
 
@@ -73,31 +76,40 @@ def test_wav_through_the_codec_pins_equals_the_reference_cli(sim, tmp_path, caps
     assert (tmp_path / "b" / "csr.csv").is_file() and (tmp_path / "b" / "report.json").is_file()
 
 
-def test_i2c_setup_and_status_over_the_uart(sim, tmp_path, capsys):
-    """Codec reset + set-up on the I2C models, then `boards.pmod status` over the simulated UART."""
-    jack = 0x0B  # input jack 2 unplugged
-    write_board_files(sim, tmp_path / "b")
-    with BoardSim(sim, tmp_path / "run", adc=codec_adc(demo_signal(RATE, 0.1)), loop=True, port=0,
-                  jack=jack) as run:
-        # the sequencer waits 2 x 255 << 14 cycles around the codec reset: ~0.7 s simulated at 48 kHz
-        deadline = 8.6e6 / 256
+JACK = 0x0B  # input jack 2 unplugged
+DEADLINE = 8.6e6 / 256  # frames: the sequencer waits 2 x 255 << 14 cycles around the codec reset (~0.7 s)
+
+
+@pytest.fixture(scope="module")
+def powered_up(sim, tmp_path_factory):
+    """One run past the codec set-up and the first jack poll, then `boards.pmod status` over the UART."""
+    d = tmp_path_factory.mktemp("powered_up")
+    write_board_files(sim, d / "b")
+    out = io.StringIO()
+    with BoardSim(sim, d / "run", adc=codec_adc(demo_signal(RATE, 0.1)), loop=True, port=0, jack=JACK) as run:
         t0 = time.monotonic()
         while not any(e[:2] == ("read", 0x18) for e in run.i2c_log()):
             assert run.proc.poll() is None and time.monotonic() - t0 < 300, run.frames
             time.sleep(1)
         frames_before = len(run.dac())  # (the recording is flushed every second: a lower bound)
-        assert frames_before > deadline * 0.9
-        assert pmod_main(["status", "--port", f"socket://localhost:{run.port}", "--build-dir",
-                          str(tmp_path / "b")]) == 0
+        with contextlib.redirect_stdout(out):
+            rc = pmod_main(["status", "--port", f"socket://localhost:{run.port}", "--build-dir", str(d / "b")])
         log = run.i2c_log()
-    st = parse_status(capsys.readouterr().out)
+    assert rc == 0
+    return {"status": parse_status(out.getvalue()), "log": log, "dac": run.dac(), "frames_before": frames_before}
+
+
+def test_i2c_setup_and_status_over_the_uart(powered_up):
+    """Codec reset + set-up on the I2C models, then `boards.pmod status` over the simulated UART."""
+    st, log = powered_up["status"], powered_up["log"]
+    assert powered_up["frames_before"] > DEADLINE * 0.9
     model = Model.load(BUNDLED)
     assert st["model_id"] == int(model.fingerprint()[:16], 16)
     assert st["n_weights"] == model.params and st["active_bank"] == 0
     assert st["overruns"] == 0 and st["saturations"] > 0  # the +-4 V triangle drives fpga_qb into its rails
-    assert st["samples"] > frames_before
+    assert st["samples"] > powered_up["frames_before"]
     assert 0 < st["cycles"] <= st["cycles_max"] <= 256 - 8
-    assert st["jack"] == jack and st["i2c"] == 1  # ready, no NACKs
+    assert st["jack"] == JACK and st["i2c"] == 1  # ready, no NACKs
     assert st["serial"] == int.from_bytes(EEPROM_SERIAL, "big")
 
     writes = [e[1:] for e in log if e[0] == "write"]
@@ -106,10 +118,35 @@ def test_i2c_setup_and_status_over_the_uart(sim, tmp_path, capsys):
     assert writes[: len(want)] == want
     reads = [e[1:] for e in log if e[0] == "read"]
     assert reads[:6] == [(0x52, 0xFA + i, b) for i, b in enumerate(EEPROM_SERIAL)]
-    assert reads[6] == (0x18, 0x00, jack)
+    assert reads[6] == (0x18, 0x00, JACK)
     poll = writes[len(want): len(want) + 16]  # the LED levels of the latest samples, PWM0..15
     assert [r for _, r, _ in poll] == list(range(2, 18)) and {a for a, _, _ in poll} == {0x05}
     assert not any(e[0] == "nack" for e in log)
+
+
+def _unplugged_from(x, k):
+    """Inputs with jack 2 reading 0 from sample k on."""
+    x = x.copy()
+    x[k:, 2] = 0
+    return x
+
+
+def test_unplugged_jack_reads_zero_from_the_first_poll(powered_up):
+    """Every jack reads as plugged until the first poll; from then on input 2 (unplugged) reads 0.
+
+    (Found by this test: the sequencer's ``jack`` started at 0 and ``ready`` comes before the first
+    poll, so all inputs read 0 for one poll, ~19 samples at 48 kHz; ``jack`` now starts all plugged.)"""
+    model, dac = Model.load(BUNDLED), powered_up["dac"]
+    played = np.tile(demo_signal(RATE, 0.1), (len(dac) // 4800 + 1, 1))[: len(dac) - 2]
+    x = board_inputs(played, model.input_dim)
+    got = dac[2:, 0]
+
+    def out(inputs):
+        return np.clip(evaluate(model, inputs)[:, 0] * 4, -32768, 32767)
+
+    first = int(np.flatnonzero(got != out(x))[0])
+    assert first > DEADLINE * 0.9  # not before the sequencer had polled the PCA9557
+    assert any(np.array_equal(got, out(_unplugged_from(x, k))) for k in range(first, max(0, first - 64), -1))
 
 
 def test_port_in_use_is_a_clear_error(sim, tmp_path):
