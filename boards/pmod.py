@@ -4,6 +4,8 @@ build         model file -> bitstream + report.json + csr.csv (YoWASP tools, no 
               --flash programs the board with openFPGALoader afterwards
 load-weights  new weights into the running network over UARTBone, no resynthesis
 status        the network's counters (cycles/sample, overruns, saturations, ...)
+sim           the same SoC in Verilator, no board needed: WAV through the simulated codec
+              pins, the UART on a TCP port (use status / load-weights with --port socket://...)
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from nnhdl.argtypes import ArgumentParser, finite_float, int_range, nonneg_int, 
 from nnhdl.errors import NnhdlError, run_cli
 
 DEFAULT_BUILD_DIR = Path("build/pmod")
+DEFAULT_SIM_DIR = Path("build/pmod-sim")
+DEFAULT_SIM_PORT = 4321
 
 
 def _lanes(text: str | None):
@@ -71,11 +75,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uart_timeout(build_dir: Path) -> float:
+    """Seconds to wait for an answer: 2 for a board; a simulation (slower than real time) says
+    how long in its report.json (``uart_timeout_s``)."""
+    try:
+        return float(json.loads((build_dir / "report.json").read_text()).get("uart_timeout_s", 2.0))
+    except (OSError, ValueError, AttributeError):
+        return 2.0
+
+
 def _open_board(args: argparse.Namespace):
     from soc.host import Board, CSRMap, UARTBoneBus
 
     csrs = CSRMap.load(Path(args.build_dir) / "csr.csv")
-    bus = UARTBoneBus(args.port, baudrate=args.baud)
+    bus = UARTBoneBus(args.port, baudrate=args.baud, timeout=_uart_timeout(Path(args.build_dir)))
     return Board(bus, csrs), bus
 
 
@@ -124,6 +137,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from boards.pmod_sim import run_sim
+
+    return run_sim(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m boards.pmod", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -154,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--baud", type=int_range(300, 12_000_000), default=115200)
         s.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR), help="where csr.csv and report.json are")
         s.set_defaults(func=func)
+    from boards.pmod_sim import add_sim_parser
+
+    add_sim_parser(sub, default_dir=DEFAULT_SIM_DIR, default_port=DEFAULT_SIM_PORT, func=cmd_sim)
     return p
 
 

@@ -26,11 +26,11 @@ from nnhdl.errors import NnhdlError
 from nnhdl.model import Model, write_atomically
 
 from .calibration import CalConstants
-from .litex_soc import BOARDS, PmodSoC, hardware_manifest, model_id, pmod_io, shape_id
+from .litex_soc import BOARDS, BoardInfo, PmodSoC, hardware_manifest, model_id, pmod_io, shape_id
 from .pmod_init import RATES
 from .toolchain import install_wrappers, tool_versions
 
-__all__ = ["BuildOptions", "build", "parse_nextpnr_log", "BUILD_NAME", "default_model"]
+__all__ = ["BuildOptions", "BuildPlan", "plan", "core", "build", "parse_nextpnr_log", "BUILD_NAME", "default_model"]
 
 BUILD_NAME = "nnhdl_pmod_soc"
 CORE_NAME = "nnhdl_pmod"
@@ -103,9 +103,23 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
-    """Build the bitstream; return the report (also written to ``report.json``)."""
-    t0 = time.monotonic()
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a build makes, resolved and checked: model, rate, clocks, the network (shared by the board sim)."""
+
+    board: BoardInfo
+    model: Model
+    model_desc: str
+    rate: int
+    cal: CalConstants
+    net: object  # nnhdl.hdl.network.Network
+    clocking: str  # "mclk" or "cdc"
+    sys_mhz: float
+    budget: int
+
+
+def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
+    """Resolve the options (model, rate, clocking) and check the network against the cycle budget."""
     if opts.board not in BOARDS:
         raise NnhdlError(f"unknown board {opts.board!r}; choose one of {', '.join(BOARDS)}")
     board = BOARDS[opts.board]
@@ -122,12 +136,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     from .core import ChannelMap
 
     ChannelMap.default(model)  # a bad meta["pmod"] is refused before anything is written
-    build_dir = Path(opts.build_dir).resolve()
-    if str(build_dir).startswith("/tmp/") or str(build_dir) == "/tmp":
-        log("note: build folder under /tmp: the YoWASP wrappers make paths relative to cope with it")
-
     from nnhdl.hdl.network import Network
-    from .pmod import PmodOptions, PmodTop, to_verilog
 
     net = Network(model, lanes=opts.lanes, banks=2)
     if opts.clocking not in CLOCKINGS:
@@ -158,11 +167,33 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     log(f"network: {net.cycles_per_sample} cycles/sample of {budget} available at {sys_mhz:g} MHz, {rate} Hz "
         f"(clocking: {'everything on MCLK' if clocking == 'mclk' else 'system clock + CDC from MCLK'})")
 
+    return BuildPlan(board, model, model_desc, rate, cal, net, clocking, sys_mhz, budget)
+
+
+def core(p: BuildPlan):
+    """The Amaranth top (:class:`soc.pmod.PmodTop`) that :func:`build` converts and LiteX instantiates."""
+    from .pmod import PmodOptions, PmodTop
+
+    return PmodTop(p.model, p.net, options=PmodOptions(sample_rate=p.rate, sys_clk_hz=p.sys_mhz * 1e6,
+                                                       clocking=p.clocking), cal=p.cal)
+
+
+def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
+    """Build the bitstream; return the report (also written to ``report.json``)."""
+    t0 = time.monotonic()
+    p = plan(opts, log=log)
+    board, model, model_desc, rate, cal, net = p.board, p.model, p.model_desc, p.rate, p.cal, p.net
+    clocking, sys_mhz, budget = p.clocking, p.sys_mhz, p.budget
+    build_dir = Path(opts.build_dir).resolve()
+    if str(build_dir).startswith("/tmp/") or str(build_dir) == "/tmp":
+        log("note: build folder under /tmp: the YoWASP wrappers make paths relative to cope with it")
+
+    from .pmod import to_verilog
+
     gw = build_dir / "gateware"
     gw.mkdir(parents=True, exist_ok=True)
     log("converting the Amaranth core to Verilog ...")
-    top = PmodTop(model, net, options=PmodOptions(sample_rate=rate, sys_clk_hz=sys_mhz * 1e6, clocking=clocking),
-                  cal=cal)
+    top = core(p)
     text, ports = to_verilog(top, CORE_NAME)
     vpath = gw / f"{CORE_NAME}.v"
     write_atomically(vpath, lambda f: f.write(text), mode="w", durable=True)  # LiteX reads it below

@@ -23,7 +23,7 @@ from litex.soc.interconnect.csr import AutoCSR, CSRField, CSRStatus, CSRStorage
 
 from nnhdl.model import Model
 
-__all__ = ["BOARDS", "BoardInfo", "PmodSoC", "shape_id", "model_id", "pmod_io", "hardware_manifest"]
+__all__ = ["BOARDS", "BoardInfo", "PmodSoC", "ECP5Primitives", "shape_id", "model_id", "pmod_io", "hardware_manifest"]
 
 
 @dataclass(frozen=True)
@@ -112,14 +112,30 @@ class _CRG(LiteXModule):
         platform.add_period_constraint(clk, 1e9 / board.clk_hz)
 
 
+class ECP5Primitives:
+    """The FPGA-specific parts of the SoC: PLL clocking and the I2C pins' tristate buffers.
+
+    Injected into :class:`PmodSoC` so that a simulation (``soc.board_sim``) can
+    replace exactly these and nothing else.
+    """
+
+    def crg(self, platform, board: BoardInfo, sys_clk_hz: float, mclk_hz: float | None) -> LiteXModule:
+        return _CRG(platform, board, sys_clk_hz, mclk_hz)
+
+    def open_drain(self, soc: LiteXModule, pads, name: str, oe, i=None) -> None:
+        """Pin ``pads.<name>`` pulled low while ``oe``; ``i`` (if given) reads the pin."""
+        soc.specials += Tristate(getattr(pads, name), 0, oe, i)
+
+
 class PmodSoC(SoCMini):
     """The SoC: ``verilog_path`` is the Amaranth core, ``ports`` its port list."""
 
     def __init__(self, platform, board: BoardInfo, model: Model, verilog_path: Path,
                  ports: list[tuple[str, int, str]], *, sys_clk_hz: float, sample_rate: int,
-                 addr_width: int, clocking: str = "cdc") -> None:
+                 addr_width: int, clocking: str = "cdc", primitives: ECP5Primitives | None = None) -> None:
         mclk = clocking == "mclk"
-        self.crg = _CRG(platform, board, sys_clk_hz, None if mclk else 256 * sample_rate)
+        prims = primitives or ECP5Primitives()
+        self.crg = prims.crg(platform, board, sys_clk_hz, None if mclk else 256 * sample_rate)
         SoCMini.__init__(self, platform, sys_clk_hz, ident="nnhdl eurorack-pmod", ident_version=True)
         self.add_uartbone(name="uartbone", uart_name="serial", baudrate=115200)
         platform.add_source(str(verilog_path))
@@ -132,8 +148,8 @@ class PmodSoC(SoCMini):
         for name, width, direction in ports:
             conns[f"{direction}_{name}"] = sig[name]
         self.specials += Instance("nnhdl_pmod", **conns)
-        self.specials += Tristate(pads.i2c_sda, 0, sig["sda_oe"], sig["sda_i"])
-        self.specials += Tristate(pads.i2c_scl, 0, sig["scl_oe"])
+        prims.open_drain(self, pads, "i2c_sda", sig["sda_oe"], sig["sda_i"])
+        prims.open_drain(self, pads, "i2c_scl", sig["scl_oe"])
         self.comb += [
             pads.mclk.eq(ClockSignal("sys" if mclk else "audio")), pads.bick.eq(sig["bick"]), pads.lrck.eq(sig["lrck"]),
             pads.sdin1.eq(sig["sdin"]), sig["sdout"].eq(pads.sdout1), pads.pdn.eq(sig["pdn"]),

@@ -126,7 +126,7 @@ class I2CSequencer(wiring.Component):
             "restart": In(1),
             "ready": Out(1),
             "pdn": Out(1),
-            "jack": Out(8),
+            "jack": Out(8, init=0xFF),  # all plugged until the first poll answers (ready comes first)
             "serial": Out(8).array(SERIAL_BYTES),
             "nacks": Out(16),
             "polls": Out(16),

@@ -1,20 +1,32 @@
-"""Host driver (load-weights / status) against a model of the board's CSR block.
+"""Host driver (load-weights / status) against the SoC itself, and a mock for what it cannot do.
 
-The board itself cannot exist here: ``FakeBoardBus`` implements the register
-semantics of soc.litex_soc._NetworkCSRs (auto-incrementing weight address,
-write-through shadow, bank swap pulse) at LiteX's 32-bit-word addresses.  The
-hardware side of the reload (bank switch at a sample boundary) is tested in
-test_soc_reload.py.
+The real client (``python -m boards.pmod load-weights/status``) talks to the
+whole SoC in Verilator (soc.board_sim) through the simulated UART and the real
+UARTBone gateware, while audio streams through the simulated codec pins.
+
+``FakeBoardBus`` (a Python model of soc.litex_soc._NetworkCSRs' register
+semantics) stays only for faults the simulated SoC cannot produce: a shadow RAM
+that reads back wrong, and a bank that never switches.
 """
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nnhdl.configs import LayerSpec, NetworkSpec, random_model
 from nnhdl.errors import NnhdlError
-from nnhdl.hdl.weights import weight_image
-from soc.host import Board, CSRMap, describe_mismatch, load_weights, read_status
+from soc.host import Board, CSRMap, describe_mismatch, load_weights
 from soc.litex_soc import hardware_manifest, model_id, shape_id
+from boards.pmod import main as pmod_main
+from soc.board_sim import BoardSim, build_sim, codec_adc, uart_upload_bits, write_board_files
+from soc.build import BuildOptions
+from tests import pmod_verilator
+from tests.board_sim_helpers import check_one_switch, parse_status, shared_cache, uartbone_commands, uartbone_frames
 from tests.soc_helpers import small_model
 
 NAMES = [("model_id", 2), ("shape_id", 2), ("n_weights", 1), ("control", 1), ("pulse", 1), ("emb0", 1),
@@ -70,20 +82,8 @@ class FakeBoardBus:
                 self.regs[name] = (self.regs[name] & ~(0xFFFFFFFF << shift)) | ((v & 0xFFFFFFFF) << shift)
 
 
-def test_load_weights_uploads_verifies_switches():
-    old, new = small_model(1), small_model(2)
-    csrs = csr_map()
-    bus = FakeBoardBus(old, csrs)
-    res = load_weights(Board(bus, csrs), new)
-    np.testing.assert_array_equal(bus.shadow, weight_image(new) & 0xFFFF)
-    assert bus.writes_to_data == new.params
-    assert res["active_bank"] == 1 and bus.regs["active_bank"] == 1
-    assert bus.regs["model_id"] == model_id(new) != model_id(old)
-    st = read_status(Board(bus, csrs))
-    assert st["shape_id"] == shape_id(old) and st["n_weights"] == old.params
-
-
 def test_readback_mismatch_keeps_old_bank():
+    """Mock: a shadow RAM that reads back wrong cannot be made in the (correct) simulated SoC."""
     old, new = small_model(1), small_model(2)
     csrs = csr_map()
     bus = FakeBoardBus(old, csrs, corrupt_at=5)
@@ -93,22 +93,17 @@ def test_readback_mismatch_keeps_old_bank():
 
 
 def test_bank_that_never_switches():
+    """Mock: in the simulated SoC audio always runs, so the bank always switches."""
     old, new = small_model(1), small_model(2)
     csrs = csr_map()
     with pytest.raises(NnhdlError, match="did not switch"):
         load_weights(Board(FakeBoardBus(old, csrs, stuck_bank=True), csrs), new)
 
 
-def test_shape_mismatch_is_named():
+def test_describe_mismatch_names_the_field():
     old = small_model(1)
     other = random_model(NetworkSpec("o", 4, (LayerSpec(3, 1, 4, "qb", "relu"), LayerSpec(2, 3, 3, "qb", "none"))), 0)
-    csrs = csr_map()
-    bus = FakeBoardBus(old, csrs)
-    with pytest.raises(NnhdlError, match="layer 1 dilation is 3 but the bitstream was built for 2"):
-        load_weights(Board(bus, csrs), other, built_manifest=hardware_manifest(old))
-    with pytest.raises(NnhdlError, match="shape id"):
-        load_weights(Board(bus, csrs), other)
-    assert bus.writes_to_data == 0
+    assert describe_mismatch(hardware_manifest(old), other) == "layer 1 dilation is 3 but the bitstream was built for 2"
     assert "input_dim" in describe_mismatch(hardware_manifest(old), random_model(
         NetworkSpec("i", 3, (LayerSpec(1, 1, 3, "qb", "none"),)), 0))
 
@@ -121,3 +116,115 @@ def test_csr_csv_errors(tmp_path):
         CSRMap.load(tmp_path / "csr.csv")
     (tmp_path / "csr.csv").write_text("csr_register,nn_shape_id,0xf0000800,2,ro\n")
     assert CSRMap.load(tmp_path / "csr.csv").regs["nn_shape_id"] == (0xF0000800, 2)
+
+
+# ---- the real client against the simulated SoC (soc.board_sim), audio streaming meanwhile
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 48000
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    """The small model's SoC, compiled once; its csr.csv/report.json in a build folder; model files."""
+    if not pmod_verilator.available():
+        pytest.skip("verilator not installed (CI installs it)")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NNHDL_CACHE", shared_cache(tmp_path_factory))
+    d = tmp_path_factory.mktemp("board")
+    old, new = small_model(1), small_model(2)
+    other = random_model(NetworkSpec("o", 4, (LayerSpec(3, 1, 4, "qb", "relu"), LayerSpec(2, 3, 3, "qb", "none"))), 0)
+    for name, m in (("old", old), ("new", new), ("other", other)):
+        m.save(d / f"{name}.npz")
+    sim = build_sim(BuildOptions(model=old, sample_rate=RATE), log=lambda s: None)
+    write_board_files(sim, d / "b")
+    yield {"sim": sim, "dir": d, "bdir": str(d / "b"), "old": old, "new": new}
+    mp.undo()
+
+
+def _streaming_counts(n=4000, seed=7):
+    """Input jacks 0..2 (random levels that make the two models differ), jack 3 silent; played in a loop."""
+    c = np.random.default_rng(seed).integers(-30000, 30000, size=(n, 4))
+    c[:, 3] = 0
+    return c
+
+
+def _status(bdir, port, capsys):
+    assert pmod_main(["status", "--port", f"socket://localhost:{port}", "--build-dir", bdir]) == 0
+    return parse_status(capsys.readouterr().out)
+
+
+def _played(counts, frames):
+    return np.tile(counts, (frames // len(counts) + 1, 1))[:frames]
+
+
+def test_load_weights_switches_at_one_sample_boundary(board, tmp_path, capsys):
+    old, new, bdir = board["old"], board["new"], board["bdir"]
+    counts = _streaming_counts()
+    with BoardSim(board["sim"], tmp_path / "run", adc=codec_adc(counts), loop=True, port=0) as run:
+        before = _status(bdir, run.port, capsys)
+        assert pmod_main(["load-weights", "--model", str(board["dir"] / "new.npz"), "--port",
+                          f"socket://localhost:{run.port}", "--build-dir", bdir]) == 0
+        out = capsys.readouterr().out
+        after = _status(bdir, run.port, capsys)
+    new_id = int(new.fingerprint()[:16], 16)
+    assert f"loaded {new.params} weights; bank 1 active; model id {new_id:016x}" in out
+    assert before["model_id"] == int(old.fingerprint()[:16], 16) and before["active_bank"] == 0
+    assert before["n_weights"] == old.params and before["samples"] > 0
+    assert after["model_id"] == new_id and after["active_bank"] == 1
+    assert after["overruns"] == 0 and after["samples"] > before["samples"]
+    dac = run.dac()
+    swap = check_one_switch(dac, _played(counts, len(dac)), old, new)
+    assert before["samples"] < swap < after["samples"]
+    # the benchmark's upload time comes from this bit count: check it against the wire
+    sent = run.uart_log()[1]
+    answers = sum(n for cmd, n in uartbone_frames(sent) if cmd == 2)
+    assert 10 * (len(sent) + 4 * answers) == uart_upload_bits(new.params)
+
+
+def test_other_shapes_are_refused_before_anything_is_written(board, tmp_path, capsys):
+    with BoardSim(board["sim"], tmp_path / "run", adc=codec_adc(_streaming_counts()), loop=True, port=0) as run:
+        rc = pmod_main(["load-weights", "--model", str(board["dir"] / "other.npz"), "--port",
+                        f"socket://localhost:{run.port}", "--build-dir", board["bdir"]])
+        err = capsys.readouterr().err.strip().splitlines()
+        st = _status(board["bdir"], run.port, capsys)
+    assert rc == 2 and err == ["boards.pmod: error: cannot load these weights without resynthesis: "
+                               "layer 1 dilation is 3 but the bitstream was built for 2"]
+    first, second = run.uart_log()[:2]  # the refused client's bytes, then status's
+    assert first and set(uartbone_commands(first)) == {2}  # reads only
+    assert st["active_bank"] == 0 and st["model_id"] == board["sim"].model_id
+
+
+def test_killed_upload_leaves_the_active_bank_and_a_retry_succeeds(board, tmp_path, capsys):
+    old, new, bdir = board["old"], board["new"], board["bdir"]
+    counts = _streaming_counts(seed=8)
+    with BoardSim(board["sim"], tmp_path / "run", adc=codec_adc(counts), loop=True, port=0) as run:
+        url = f"socket://localhost:{run.port}"
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        client = subprocess.Popen([sys.executable, "-m", "boards.pmod", "load-weights", "--model",
+                                   str(board["dir"] / "new.npz"), "--port", url, "--build-dir", bdir],
+                                  cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        for line in client.stderr:
+            if line.startswith("verifying"):
+                break
+        time.sleep(0.5)  # into the read-back of the inactive bank
+        client.kill()
+        client.wait()
+        # UARTBone drops a half-received command after 100 ms (simulated): let that pass
+        start = len(run.dac())
+        while len(run.dac()) < start + RATE // 8 + 2 * RATE // 100:
+            assert run.proc.poll() is None
+            time.sleep(0.5)
+        mid = _status(bdir, run.port, capsys)
+        assert pmod_main(["load-weights", "--model", str(board["dir"] / "new.npz"), "--port", url,
+                          "--build-dir", bdir]) == 0
+        assert "bank 1 active" in capsys.readouterr().out
+        after = _status(bdir, run.port, capsys)
+    killed = run.uart_log()[0]
+    assert 3 in uartbone_commands(killed)  # the killed client had written weights (fixed-address burst)
+    assert mid["active_bank"] == 0 and mid["model_id"] == int(old.fingerprint()[:16], 16)
+    assert after["active_bank"] == 1 and after["model_id"] == int(new.fingerprint()[:16], 16)
+    assert after["overruns"] == 0
+    dac = run.dac()
+    swap = check_one_switch(dac, _played(counts, len(dac)), old, new)
+    assert swap > mid["samples"]  # the old model kept playing until the retry
