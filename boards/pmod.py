@@ -11,6 +11,7 @@ sim           the same SoC in Verilator, no board needed: WAV through the simula
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path

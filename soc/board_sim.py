@@ -419,7 +419,11 @@ class BoardSim:
     def i2c_log(self) -> list[tuple[str, int, int, int]]:
         """``("write"|"read", address, register, value)`` in bus order (and ``("nack", address, -1, -1)``)."""
         out = []
-        for line in self.i2c_path.read_text().splitlines() if self.i2c_path.exists() else []:
+        text = self.i2c_path.read_text() if self.i2c_path.exists() else ""
+        # the simulator may be mid-line: only complete lines count
+        for line in text.split("\n")[:-1]:
+            if not line.strip():
+                continue
             kind, *vals = line.split()
             nums = [int(v, 16) for v in vals]
             out.append((kind, *nums) if kind != "nack" else (kind, nums[0], -1, -1))
