@@ -122,7 +122,7 @@ def _pnr_top(net):
             sr = Signal(total)
             m.d.sync += sr.eq(Cat(rx, sr[:-1]))
             m.d.comb += Cat(*ins).eq(sr)
-            outs = Cat(net.o.payload.as_value(), net.o.valid, net.i.ready, net.busy, net.active_bank)
+            outs = Cat(net.o.payload.as_value(), net.o.valid, net.i.ready, net.active_bank)
             m.d.sync += led.eq(outs.xor())
             return m
 

@@ -126,12 +126,12 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     from nnhdl.hdl.network import Network
     from .pmod import PmodOptions, PmodTop, to_verilog
 
-    net = Network(model, lanes=opts.lanes, banks=2)
     if opts.clocking not in CLOCKINGS:
         raise NnhdlError(f"--clocking {opts.clocking!r}: choose one of {', '.join(CLOCKINGS)}")
-    clocking = opts.clocking
+    clocking, plan = opts.clocking, None
+    net = Network(model, lanes=opts.lanes, banks=2)
     if clocking == "auto":
-        fits = net.cycles_per_sample + MCLK_MARGIN <= 256
+        fits = net.latency + MCLK_MARGIN <= 256
         clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"
     if clocking == "mclk":
         if opts.sys_clock_mhz is not None:
@@ -142,17 +142,21 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         if not 10 <= sys_mhz <= 400:
             raise NnhdlError(f"--sys-clock-mhz {sys_mhz}: choose a system clock between 10 and 400 MHz")
         budget, margin = int(sys_mhz * 1e6 // rate), MARGIN_CYCLES
-    if net.cycles_per_sample + margin > budget:
+    # The board sends the answer to frame f in frame f+2: the whole latency (not only the
+    # initiation interval) must fit in one sample period.
+    if net.latency + margin > budget:
         how = ("use --clocking cdc with a faster --sys-clock-mhz, or add lanes" if clocking == "mclk"
                else "raise --sys-clock-mhz or add lanes")
-        raise NnhdlError(f"the network needs {net.cycles_per_sample} cycles per sample (+{margin} around it) "
-                         f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget}; {how}")
+        raise NnhdlError(f"the network needs {net.latency} cycles from input to output (+{margin} around it) "
+                         f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget} cycles per sample; {how}")
     mults, have = net.schedule.total("mult18"), board.device_figures["MULT18X18D"]
     if mults > have:
         raise NnhdlError(f"design does not fit: the network needs {mults} MULT18X18D, the {board.name} has "
                          f"{have}; use fewer --lanes (e.g. --lanes {max(1, have // (2 * len(model.layers)))})")
     log(f"model: {model_desc}: {model.params} params, {model.macs_per_sample} MACs/sample")
-    log(f"network: {net.cycles_per_sample} cycles/sample of {budget} available at {sys_mhz:g} MHz, {rate} Hz "
+    log(f"network: lanes {','.join(map(str, net.lanes))} , "
+        f"{net.schedule.total('mult18')} MULT18X18D, a sample every {net.initiation_interval} cycles, latency "
+        f"{net.latency}, of {budget} per sample at {sys_mhz:g} MHz, {rate} Hz "
         f"(clocking: {'everything on MCLK' if clocking == 'mclk' else 'system clock + CDC from MCLK'})")
 
     gw = build_dir / "gateware"
@@ -220,6 +224,8 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         "pll_mhz": pll_mhz,  # what the PLLs actually make (MCLK within 0.2% of 256 fs)
         "actual_sample_rate": round(actual_rate * 1e6 / 256, 1) if actual_rate else None,
         "cycles_per_sample": net.cycles_per_sample,
+        "initiation_interval": net.initiation_interval,
+        "latency_cycles": net.latency,
         "cycle_budget": budget,
         "lanes": list(net.lanes),
         "utilisation": util,
