@@ -201,8 +201,10 @@ def format_result(result: SynthResult) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .plan import add_plan_arguments
+
     p.add_argument("model", help="model file (.npz)")
-    p.add_argument("--lanes", default=None, help="multipliers per layer: N or N,N,... (default in_dim)")
+    add_plan_arguments(p)
     p.add_argument("--banks", type=int, default=1, choices=[1, 2], help="weight banks (2 = reload while running)")
     p.add_argument("--pnr", action="store_true", help="also place and route on the ECPIX-5 85F; report Fmax")
     p.add_argument("--build-dir", default=None, help="build folder, not under /tmp (default build/synth-<fingerprint>)")
@@ -210,10 +212,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .hdl.schedule import parse_lanes
+    from .plan import lanes_for
 
     model = Model.load(args.model)
-    lanes = parse_lanes(args.lanes)
+    lanes, plan = lanes_for(model, args, banks=args.banks)
+    if plan is not None:
+        print(f"synth: planned lanes {','.join(map(str, lanes))} for {args.board} "
+              f"(II {plan.initiation_interval} of {plan.budget_cycles} cycles at {plan.clock_mhz:g} MHz)",
+              file=sys.stderr, flush=True)
     build_dir = Path(args.build_dir or os.path.join("build", f"synth-{model.fingerprint()[:12]}"))
     print(f"synth: {args.model} -> {build_dir} ({'yosys + nextpnr' if args.pnr else 'yosys'}; "
           "the first run compiles the WebAssembly tools)", file=sys.stderr, flush=True)

@@ -103,6 +103,29 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _plan_lanes(opts: BuildOptions, board, model: Model, rate: int):
+    """``(lanes, plan or None, clocking)``: ``--lanes`` as given, else the planner's for this board.
+
+    The plan must keep the board's f+2 timing (the latency fits one sample
+    period).  ``auto`` clocking runs on MCLK when some plan fits its 256 cycles
+    and the part, else on the system clock with a crossing.
+    """
+    from nnhdl.hdl.planner import plan
+
+    if opts.lanes is not None:
+        return opts.lanes, None, opts.clocking
+    args = dict(sample_rate=rate, banks=2, latency_in_period=True)
+    if opts.clocking in ("auto", "mclk") and opts.sys_clock_mhz is None:
+        try:
+            p = plan(model, board.name, clock_mhz=256 * rate / 1e6, margin=MCLK_MARGIN, **args)
+            return p.lanes, p, "mclk"
+        except NnhdlError:
+            if opts.clocking == "mclk":
+                raise
+    p = plan(model, board.name, clock_mhz=opts.sys_clock_mhz or board.default_sys_mhz, margin=MARGIN_CYCLES, **args)
+    return p.lanes, p, "cdc" if opts.clocking == "auto" else opts.clocking
+
+
 def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     """Build the bitstream; return the report (also written to ``report.json``)."""
     t0 = time.monotonic()
@@ -128,8 +151,8 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
 
     if opts.clocking not in CLOCKINGS:
         raise NnhdlError(f"--clocking {opts.clocking!r}: choose one of {', '.join(CLOCKINGS)}")
-    clocking, plan = opts.clocking, None
-    net = Network(model, lanes=opts.lanes, banks=2)
+    lanes, plan, clocking = _plan_lanes(opts, board, model, rate)
+    net = Network(model, lanes=lanes, banks=2)
     if clocking == "auto":
         fits = net.latency + MCLK_MARGIN <= 256
         clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"
@@ -154,7 +177,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         raise NnhdlError(f"design does not fit: the network needs {mults} MULT18X18D, the {board.name} has "
                          f"{have}; use fewer --lanes (e.g. --lanes {max(1, have // (2 * len(model.layers)))})")
     log(f"model: {model_desc}: {model.params} params, {model.macs_per_sample} MACs/sample")
-    log(f"network: lanes {','.join(map(str, net.lanes))} , "
+    log(f"network: lanes {','.join(map(str, net.lanes))} ({'planned' if plan else 'from --lanes'}), "
         f"{net.schedule.total('mult18')} MULT18X18D, a sample every {net.initiation_interval} cycles, latency "
         f"{net.latency}, of {budget} per sample at {sys_mhz:g} MHz, {rate} Hz "
         f"(clocking: {'everything on MCLK' if clocking == 'mclk' else 'system clock + CDC from MCLK'})")
@@ -200,7 +223,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     actual_rate = pll_mhz.get("sys") if clocking == "mclk" else pll_mhz.get("audio")
     if not opts.run_tools:
         return {"clocking": clocking, "sys_mhz": sys_mhz, "cycle_budget": budget, "build_dir": str(build_dir),
-                "pll_mhz": pll_mhz}
+                "pll_mhz": pll_mhz, "lanes": list(net.lanes), "plan": plan.to_json() if plan is not None else None}
 
     pnr_log = out.getvalue()
     for cand in (gw / f"{BUILD_NAME}.tim", gw / "nextpnr.log"):
@@ -228,6 +251,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         "latency_cycles": net.latency,
         "cycle_budget": budget,
         "lanes": list(net.lanes),
+        "plan": plan.to_json() if plan is not None else None,
         "utilisation": util,
         "fmax": fmax,
         "tool_versions": tool_versions(),

@@ -9,6 +9,7 @@ import pytest
 
 from nnhdl.cli import main
 from nnhdl.configs import random_model
+from nnhdl.hdl.planner import plan
 from nnhdl.hdl.schedule import schedule
 from nnhdl.reference import evaluate
 
@@ -47,8 +48,9 @@ def test_run_rtl_pysim_with_vcd(qb, tmp_path, capsys):
     assert np.array_equal(np.load(tmp_path / "y.npy"), evaluate(model, x))
     assert vcd.stat().st_size > 1000
     out = capsys.readouterr().out
-    assert f"initiation interval (simulated): {schedule(model).initiation_interval}" in out
-    assert f"latency (simulated): {schedule(model).latency}" in out
+    planned = schedule(model, plan(model).lanes)  # run --target rtl builds the planner's lanes by default
+    assert f"initiation interval (simulated): {planned.initiation_interval}" in out
+    assert f"latency (simulated): {planned.latency}" in out
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
@@ -64,8 +66,9 @@ def test_run_rtl_verilator(qb, tmp_path, tmp_path_factory, capsys, monkeypatch):
     assert main(args) == 0
     assert np.array_equal(np.load(tmp_path / "y.npy"), evaluate(model, x))
     out = capsys.readouterr().out
-    assert f"initiation interval (simulated): {schedule(model).initiation_interval}" in out
-    assert f"latency (simulated): {schedule(model).latency}" in out
+    planned = schedule(model, plan(model).lanes)  # run --target rtl builds the planner's lanes by default
+    assert f"initiation interval (simulated): {planned.initiation_interval}" in out
+    assert f"latency (simulated): {planned.latency}" in out
     assert main(args + ["--vcd", str(tmp_path / "t.vcd")]) == 2
     assert "--vcd needs --backend pysim" in capsys.readouterr().err
 

@@ -107,11 +107,22 @@ def _mults_per_lane(width: int) -> int:
 
 
 def _brams(bits_wide: int, depth: int) -> int:
-    """DP16KD blocks for a memory (yosys keeps tiny memories in LUT RAM/FFs: count those as 0)."""
-    if bits_wide * depth <= 1024:
+    """DP16KD blocks for a memory, as yosys ``synth_ecp5`` maps it.
+
+    Memories of at most 1 kbit or at most 16 words go to LUT RAM
+    (TRELLIS_DPR16X4): count those as 0.  Others take blocks of 36, 18, 9 or
+    4 bits by 512, 1024, 2048 or 4096 words.
+    """
+    if bits_wide * depth <= 1024 or depth <= 16:
         return 0
     per_block_width = 36 if depth <= 512 else 18 if depth <= 1024 else 9 if depth <= 2048 else 4
     return -(-bits_wide // per_block_width) * -(-depth // (DP16KD_BITS // per_block_width))
+
+
+#: LUT and FF estimates scaled to nextpnr's TRELLIS_COMB / TRELLIS_FF on fpga_qb and fpga_po2 planned
+#: for 192 kHz (yosys 0.70, nextpnr 0.11; benchmarks/hardware.py prints the comparison)
+LUT_SCALE = 1.22
+FF_SCALE = 1.27
 
 
 def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> LayerCost:
@@ -127,10 +138,10 @@ def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> Lay
     # LUTs: adder tree + accumulator, tap rotation muxes, requantise, control, write decode
     # (coefficients fitted by eye to synth_ecp5 runs of fpga_qb and a small mixed network)
     per_lane = (4 * width + width * 2.4) if po2 else 4 * width  # adder tree share (+ barrel shifter, negate)
-    lut = int(lanes * per_lane + acc * 2 + s * lanes * width * 1.0 + width * 3 + 200
-              + (0 if layer.kernel_size == 1 else width * layer.in_dim))
-    ff = int(s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
-             + layer.kernel_size * layer.in_dim * width + 80)
+    lut = int(LUT_SCALE * (lanes * per_lane + acc * 2 + s * lanes * width * 1.0 + width * 3 + 200
+                           + (0 if layer.kernel_size == 1 else width * layer.in_dim)))
+    ff = int(FF_SCALE * (s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
+                         + layer.kernel_size * layer.in_dim * width + 80))
     return LayerCost(n, layer.kind, lanes, s, layer_latency(layer, lanes), layer_period(layer, lanes), layer.macs,
                      mult, bram, lut, ff)
 

@@ -28,11 +28,12 @@ def _span(values) -> object:
 
 def run(model: Model, x: np.ndarray, options: argparse.Namespace) -> Result:
     from ..hdl.network import Network
-    from ..hdl.schedule import parse_lanes, resolve_lanes, schedule
+    from ..hdl.schedule import resolve_lanes, schedule
+    from ..plan import lanes_for
 
     x = check_input(model, x)
     backend = getattr(options, "backend", None) or "pysim"
-    lanes = parse_lanes(getattr(options, "lanes", None))
+    lanes, _ = lanes_for(model, options)  # --lanes, else the planner's (board, rate, clock from the options)
     vcd = getattr(options, "vcd", None)
     sched = schedule(model, lanes)
     figures: dict[str, object] = {"initiation interval (predicted)": sched.initiation_interval,
