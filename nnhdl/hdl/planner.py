@@ -25,7 +25,7 @@ from ..errors import NnhdlError
 from ..model import Model
 from .schedule import Schedule, _layer_cost, schedule
 
-__all__ = ["Part", "PARTS", "Plan", "plan", "lane_options"]
+__all__ = ["Part", "PARTS", "Plan", "plan", "lane_options", "dp16kd_bounds"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class Plan:
             "lut": s.total("lut"), "ff": s.total("ff"),
             "initiation_interval": s.initiation_interval, "latency_cycles": s.latency,
             "mac_efficiency": round(s.mac_efficiency(), 4), "macs_per_sample": self.model.macs_per_sample,
+            "dp16kd_bounds": dict(zip(("capacity", "ports"), dp16kd_bounds(self.model, self.lanes))),
             "layers": [{"layer": c.layer, "kind": c.kind, "lanes": c.lanes, "steps": c.steps, "period": c.period,
                         "latency": c.cycles, "mult18": c.mult18, "dp16kd": c.dp16kd, "lut": c.lut, "ff": c.ff}
                        for c in s.layers],
@@ -101,9 +102,11 @@ class Plan:
         clock = f"{self.clock_mhz:g} MHz" + (" (chosen by the planner: a clock this part closes timing at; "
                                               "--clock-mhz overrides)" if self.clock_chosen else "")
         p = self.part
+        cap, ports = dp16kd_bounds(self.model, self.lanes)
         lines += [
             f"part {p.name}: {s.total('mult18')}/{p.mult18} MULT18X18D, {s.total('dp16kd')}/{p.dp16kd} DP16KD, "
-            f"~{s.total('lut')}/{p.lut} LUT4",
+            f"~{s.total('lut')}/{p.lut} LUT4 (DP16KD lower bounds: capacity {cap}, read ports {ports}; "
+            f"the estimate counts yosys's mapping, one memory per lane and cache)",
             f"clock {clock}; {self.sample_rate} Hz -> budget {self.budget_cycles} cycles per sample"
             + (f", latency at most {self.max_latency}" if self.max_latency is not None else ""),
             f"initiation interval {s.initiation_interval} cycles (slowest: layer {s.bottleneck}), "
@@ -113,6 +116,20 @@ class Plan:
             "MULT18/cycles are exact; DP16KD/LUT/FF are estimates for ECP5 (run `synth --pnr` for nextpnr's counts)",
         ]
         return "\n".join(lines)
+
+
+def dp16kd_bounds(model: Model, lanes: Sequence[int], banks: int = 1) -> tuple[int, int]:
+    """The two lower bounds on block RAM: capacity (weight and cache bits / 18 kbit) and
+    bandwidth (one read port per lane and per cache, two ports per DP16KD)."""
+    w = model.qformat.width
+    bits = ports = 0
+    for layer, n in zip(model.layers, lanes):
+        bits += banks * (layer.weight.size + layer.out_dim) * w
+        ports += n
+        if layer.kernel_size > 1:
+            bits += layer.cache_length * layer.in_dim * w
+            ports += 1
+    return -(-bits // (18 * 1024)), -(-ports // 2)
 
 
 def lane_options(model: Model, n: int) -> list[int]:
