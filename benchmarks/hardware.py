@@ -3,6 +3,7 @@
     PYTHONPATH=. python benchmarks/hardware.py                       # every row (tens of minutes on 2 cores)
     PYTHONPATH=. python benchmarks/hardware.py --rows qb,qb_mclk     # some rows
     PYTHONPATH=. python benchmarks/hardware.py --plan-only           # planner figures only (seconds)
+    PYTHONPATH=. python benchmarks/hardware.py --family colorlight_i5 # largest fpga_wide-shaped network per rate
 
 Each row: the planner's lanes for the network, board, sample rate and clock,
 then the standalone Network through yosys ``synth_ecp5`` and nextpnr-ecp5
@@ -59,15 +60,34 @@ def run_row(key: str, build_root: Path, plan_only: bool) -> dict:
     row = {"row": key, "network": net_name, "board": board, "sample_rate": rate, "plan": p.to_json()}
     if plan_only:
         return row
-    if board != "ecpix5":
-        row["pnr"] = {"skipped": "nnhdl synth --pnr places on the ECPIX-5 85F only"}
-        return row
     from nnhdl.synth import place_and_route
 
-    res = place_and_route(model, p.lanes, build_root / key)
+    res = place_and_route(model, p.lanes, build_root / key, board=board)
     row["pnr"] = res.to_json()
     row["build_seconds"] = round(time.perf_counter() - started, 1)
     return row
+
+
+def family(channels: int) -> Model:
+    """fpga_wide's shape with ``channels`` filters per K=4 layer (fpga_wide is 64)."""
+    from nnhdl.configs import LayerSpec, NetworkSpec
+
+    c = channels
+    spec = NetworkSpec(f"wide{c}", 4, (LayerSpec(4, 1, c), LayerSpec(4, 4, c), LayerSpec(4, 16, c),
+                                       LayerSpec(4, 64, c), LayerSpec(1, 1, 4, "qb", "none")))
+    return random_model(spec, seed=0)
+
+
+def largest_of_family(board: str, rate: int) -> tuple[int, dict | None]:
+    """The most filters per layer the planner fits on ``board`` at ``rate`` (estimates, no P&R)."""
+    best, figures = 0, None
+    for c in range(2, 257):
+        try:
+            p = plan(family(c), board, sample_rate=rate)
+        except NnhdlError:
+            continue
+        best, figures = c, p.to_json()
+    return best, figures
 
 
 def table(rows: list[dict]) -> str:
@@ -106,7 +126,25 @@ def main() -> int:
     ap.add_argument("--plan-only", action="store_true", help="planner figures only, no yosys/nextpnr")
     ap.add_argument("--build-root", default=str(ROOT / "build" / "bench-hardware"))
     ap.add_argument("--json", default=None, help="JSON output (default BUILD_ROOT/hardware.json)")
+    ap.add_argument("--family", default=None, metavar="BOARD",
+                    help="instead: the largest fpga_wide-shaped network the planner fits on BOARD at 192 and 48 kHz")
     args = ap.parse_args()
+    if args.family:
+        from nnhdl.hdl.planner import PARTS
+
+        part = PARTS[args.family]
+        for rate in (192000, 48000):
+            c, f = largest_of_family(args.family, rate)
+            if f is None:
+                print(f"{args.family} @ {rate} Hz: nothing of the family fits")
+                continue
+            limit = part.mult18 * f["budget_cycles"]
+            print(f"{args.family} @ {rate} Hz: {c} filters per layer, {f['macs_per_sample']:,} MACs/sample, "
+                  f"lanes {f['lanes']}, {f['mult18']} MULT18X18D, ~{f['dp16kd']} DP16KD, ~{f['lut']} LUT, "
+                  f"II {f['initiation_interval']}/{f['budget_cycles']} at {f['clock_mhz']:g} MHz; "
+                  f"{100 * f['macs_per_sample'] / limit:.0f}% of the part's MAC limit "
+                  f"({part.mult18} x {f['budget_cycles']} = {limit:,})")
+        return 0
     keys = [k for k in args.rows.split(",") if k]
     unknown = [k for k in keys if k not in ROWS]
     if unknown:

@@ -109,14 +109,15 @@ def _mults_per_lane(width: int) -> int:
 def _brams(bits_wide: int, depth: int) -> int:
     """DP16KD blocks for a memory, as yosys ``synth_ecp5`` maps it.
 
-    Memories of at most 1 kbit or at most 16 words go to LUT RAM
-    (TRELLIS_DPR16X4): count those as 0.  Others take blocks of 36, 18, 9 or
-    4 bits by 512, 1024, 2048 or 4096 words.
+    A memory takes blocks of 36, 18, 9 or 4 bits by 512, 1024, 2048 or 4096
+    words, unless LUT RAM is cheaper: yosys keeps it in TRELLIS_DPR16X4 cells
+    (16 words x 4 bits each) when it needs at most 16 of them per block saved
+    (fitted to the memories of fpga_qb, fpga_po2 and a small network).
     """
-    if bits_wide * depth <= 1024 or depth <= 16:
-        return 0
     per_block_width = 36 if depth <= 512 else 18 if depth <= 1024 else 9 if depth <= 2048 else 4
-    return -(-bits_wide // per_block_width) * -(-depth // (DP16KD_BITS // per_block_width))
+    blocks = -(-bits_wide // per_block_width) * -(-depth // (DP16KD_BITS // per_block_width))
+    lutram_cells = -(-depth // 16) * -(-bits_wide // 4)
+    return 0 if lutram_cells <= 16 * blocks else blocks
 
 
 #: LUT and FF estimates scaled to nextpnr's TRELLIS_COMB / TRELLIS_FF on fpga_qb and fpga_po2 planned
