@@ -43,8 +43,8 @@ class Part:
 PARTS: dict[str, Part] = {
     # 125 MHz: fpga_qb planned for 192 kHz placed and routed at 135 MHz (yosys 0.70 + nextpnr 0.11, speed 8)
     "ecpix5": Part("LFE5UM5G-85F (ECPIX-5)", 156, 208, 83640, 125.0),
-    # speed 6: not yet measured with these designs; assumed ~20% below the 85F's speed 8
-    "colorlight_i5": Part("LFE5U-25F (Colorlight i5)", 28, 56, 24288, 100.0),
+    # 65 MHz: fpga_po2 planned for 192 kHz placed and routed on the 25F (speed 6) at 70.8 MHz
+    "colorlight_i5": Part("LFE5U-25F (Colorlight i5)", 28, 56, 24288, 65.0),
 }
 
 
