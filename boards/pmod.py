@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--clocking", default="auto", choices=["auto", "mclk", "cdc"],
                    help="mclk: network on MCLK (256 cycles/sample); cdc: faster system clock + clock crossing; "
                         "auto (default): mclk when the network fits and no --sys-clock-mhz is given")
-    b.add_argument("--lanes", default=None, help="multipliers per layer: N or N1,N2,... (default: in_dim per layer)")
+    b.add_argument("--lanes", default=None, help="multipliers per layer: N or N1,N2,... (default: the planner's, see `nnhdl plan`)")
     b.add_argument("--cal", default=None, help="calibration constants (JSON, see soc/cal_default.json)")
     b.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr placement seed")
     b.add_argument("--build-dir", type=output_dir, default=str(DEFAULT_BUILD_DIR))

@@ -17,6 +17,7 @@ from .errors import run_cli
 # Subcommands other packages contribute: name -> (module, help).  Each module
 # provides ``add_arguments(parser)`` and ``main(args) -> int``.
 EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("nnhdl.plan", "choose per-layer lanes meeting a sample rate on a board with the fewest multipliers"),
     "synth": ("nnhdl.synth", "synthesise the network for the ECP5 (yosys; --pnr: nextpnr) and print cell counts"),
 }
 
@@ -51,10 +52,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         if model.meta.get(key):
             print(f"{key:<17} {model.meta[key]}")
     if getattr(args, "hw", False):
-        from .hdl.schedule import hw_report, parse_lanes
+        from .hdl.planner import PARTS
+        from .hdl.schedule import hw_report
+        from .plan import lanes_for
 
+        lanes, plan = lanes_for(model, args)
+        clock = args.clock_mhz or PARTS[args.board].default_clock_mhz
         print()
-        print(hw_report(model, parse_lanes(args.lanes), args.clock_mhz))
+        print(hw_report(model, lanes, clock, sample_rate=args.sample_rate))
+        print(f"lanes {','.join(map(str, lanes))}: "
+              + ("given by --lanes" if plan is None else f"planned for {plan.part.name} (`plan` explains)"))
     return 0
 
 
@@ -117,9 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="describe a model file: layers, parameters, MACs, receptive field")
     s.add_argument("model", help="model file (.npz, nnhdl-model v1)")
     s.add_argument("--hw", action="store_true", help="also print the FPGA schedule: cycles per sample and resources")
-    s.add_argument("--lanes", default=None, help="multipliers per layer for --hw: N (every layer) or N,N,... "
-                   "(default: in_dim per layer)")
-    s.add_argument("--clock-mhz", type=finite_float(0.0, 10000.0, lo_open=True), default=100.0, help="clock for the --hw sample-rate check (default 100)")
+    from .plan import add_plan_arguments
+
+    add_plan_arguments(s)
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("init", help="write a model with random weights for a configuration")
@@ -137,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what computes the samples (default: the reference golden model)")
     s.add_argument("--backend", choices=["pysim", "verilator"], default="pysim",
                    help="simulator for --target rtl (default pysim; verilator for long audio)")
-    s.add_argument("--lanes", default=None, help="--target rtl: multipliers per layer, N or N,N,... (default in_dim)")
+    add_plan_arguments(s)
     s.add_argument("--vcd", default=None, help="--target rtl --backend pysim: write a waveform trace here")
     s.set_defaults(func=cmd_run)
 

@@ -3,7 +3,8 @@
 Uses the YoWASP tools from PyPI.  YoWASP cannot see absolute paths under the
 host's /tmp, so every tool runs inside the build folder with relative paths,
 and the build folder must not be under /tmp.  ``--pnr`` places and routes the
-network on the ECPIX-5 (LFE5UM5G-85F) through amaranth-boards, with the
+network on the ECPIX-5 (LFE5UM5G-85F, amaranth-boards) or, with ``--board
+colorlight_i5``, on the Colorlight i5's LFE5U-25F, with the
 network's ports fed from a shift register on a UART pin so nothing is
 optimised away, and reports Fmax and utilisation.
 """
@@ -123,7 +124,7 @@ def _pnr_top(net):
             sr = Signal(total)
             m.d.sync += sr.eq(Cat(rx, sr[:-1]))
             m.d.comb += Cat(*ins).eq(sr)
-            outs = Cat(net.o.payload.as_value(), net.o.valid, net.i.ready, net.busy, net.active_bank)
+            outs = Cat(net.o.payload.as_value(), net.o.valid, net.i.ready, net.active_bank)
             m.d.sync += led.eq(outs.xor())
             return m
 
@@ -147,12 +148,78 @@ def _parse_nextpnr(log: str) -> tuple[float | None, dict[str, tuple[int, int]]]:
     return fmax, util
 
 
-def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *,
-                    banks: int = 1) -> SynthResult:
-    """Synthesise, place and route on the ECPIX-5 85F (amaranth-boards); cell counts, Fmax, utilisation."""
-    from amaranth_boards.ecpix5 import ECPIX585Platform
+def _colorlight_i5_platform():
+    """The Colorlight i5's LFE5U-25F (CABGA381, speed 6): amaranth-boards has no platform for it.
 
+    Only what the P&R harness needs: the 25 MHz clock (P3), a UART receive pin (H18) and the user
+    LED (U16), as on the board (the same pins LiteX's ``colorlight_i5`` platform names).
+    """
+    from amaranth.build import Attrs, Clock, Pins, Resource, Subsignal
+    from amaranth.vendor import LatticeECP5Platform
+
+    class ColorlightI5Platform(LatticeECP5Platform):
+        device, package, speed = "LFE5U-25F", "BG381", "6"
+        default_clk = "clk25"
+        resources = [
+            Resource("clk25", 0, Pins("P3", dir="i"), Clock(25e6), Attrs(IO_TYPE="LVCMOS33")),
+            Resource("uart", 0, Subsignal("rx", Pins("H18", dir="i")), Attrs(IO_TYPE="LVCMOS33")),
+            Resource("rgb_led", 0, Subsignal("r", Pins("U16", dir="o")), Attrs(IO_TYPE="LVCMOS33")),
+        ]
+        connectors = []
+
+    return ColorlightI5Platform()
+
+
+def _platform(board: str):
+    if board == "ecpix5":
+        from amaranth_boards.ecpix5 import ECPIX585Platform
+
+        return ECPIX585Platform()
+    if board == "colorlight_i5":
+        return _colorlight_i5_platform()
+    raise NnhdlError(f"synth --pnr: unknown board {board!r}; choose ecpix5 or colorlight_i5")
+
+
+#: nextpnr log lines that start a stage worth showing
+_PNR_STAGES = (("Packing IOs", "nextpnr: packing"), ("initial placer", "nextpnr: placement"),
+               ("Routing globals", "nextpnr: routing"), ("Routing complete", "nextpnr: routed, timing analysis"))
+
+
+def _run_stages(build_dir: Path, env: dict, log) -> None:
+    """Run the platform's build script one tool at a time, saying each stage and its elapsed time."""
+    script = (build_dir / "build_top.sh").read_text().splitlines()
+    steps = [l for l in script if l.startswith('"$')]
+    names = {"YOSYS": "yosys: synthesis", "NEXTPNR_ECP5": "nextpnr", "ECPPACK": "ecppack: bitstream"}
+    for line in steps:
+        tool = line[2:line.index('"', 2)]
+        name = names.get(tool, tool)
+        started = time.perf_counter()
+        log(f"  {name} ...")
+        out_path = build_dir / f"{tool.lower()}.out"
+        with open(out_path, "w") as out_file:
+            proc = subprocess.Popen(["sh", "-c", line], cwd=build_dir, env={**os.environ, **env},
+                                    stdout=out_file, stderr=subprocess.STDOUT)
+        seen = 0
+        while proc.poll() is None:
+            time.sleep(1.0)
+            if tool == "NEXTPNR_ECP5" and (build_dir / "top.tim").exists():
+                text = (build_dir / "top.tim").read_text(errors="replace")
+                for k, (marker, label) in enumerate(_PNR_STAGES):
+                    if k >= seen and marker in text:
+                        log(f"  {label} ({time.perf_counter() - started:.0f} s into nextpnr)")
+                        seen = k + 1
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name} exited with {proc.returncode}: "
+                               f"{out_path.read_text(errors='replace')[-600:]}")
+        log(f"  {name} done in {time.perf_counter() - started:.1f} s")
+
+
+def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *,
+                    banks: int = 1, board: str = "ecpix5", log=None) -> SynthResult:
+    """Synthesise, place and route on ``board``'s part (ECPIX-5 85F or Colorlight i5 25F); cells, Fmax, use."""
     from .hdl.network import Network
+
+    _platform(board)  # refuse an unknown board before any work
 
     build_dir = _check_build_dir(build_dir)
     for stale in ("top.tim", "top.rpt", "stat.json"):
@@ -167,11 +234,19 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
         for opts, after in (("", ""), (ABC_FALLBACK_SYNTH_OPTS, ABC_FALLBACK_AFTER.replace("; ", "\n") + "\n")):
             net = Network(model, lanes=lanes, banks=banks)
             try:
-                ECPIX585Platform().build(_pnr_top(net), name="top", build_dir=str(build_dir), do_program=False,
-                                         synth_opts=opts, script_after_synth=after + "tee -q -o stat.json stat -json",
-                                         nextpnr_opts="--timing-allow-fail")
+                if log:
+                    log("  Amaranth -> RTLIL ...")
+                t = time.perf_counter()
+                plan = _platform(board).build(_pnr_top(net), name="top", build_dir=str(build_dir), do_build=False,
+                                              synth_opts=opts,
+                                              script_after_synth=after + "tee -q -o stat.json stat -json",
+                                              nextpnr_opts="--timing-allow-fail")
+                plan.extract(str(build_dir))
+                if log:
+                    log(f"  Amaranth -> RTLIL done in {time.perf_counter() - t:.1f} s")
+                _run_stages(build_dir, env, log or (lambda _m: None))
                 break
-            except Exception as e:  # the platform raises its own error types with the tool output
+            except Exception as e:  # tool failures carry their output
                 rpt = build_dir / "top.rpt"
                 crashed = rpt.exists() and "ABC" in rpt.read_text()[-3000:] and not (build_dir / "top.tim").exists()
                 if mapper != "abc9" or not crashed:
@@ -202,24 +277,32 @@ def format_result(result: SynthResult) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .plan import add_plan_arguments
+
     p.add_argument("model", help="model file (.npz)")
-    p.add_argument("--lanes", default=None, help="multipliers per layer: N or N,N,... (default in_dim)")
+    add_plan_arguments(p)
     p.add_argument("--banks", type=int, default=1, choices=[1, 2], help="weight banks (2 = reload while running)")
-    p.add_argument("--pnr", action="store_true", help="also place and route on the ECPIX-5 85F; report Fmax")
+    p.add_argument("--pnr", action="store_true", help="also place and route on --board's part (ECPIX-5 85F or "
+                   "Colorlight i5 25F); report Fmax")
     p.add_argument("--build-dir", type=output_dir, default=None, help="build folder, not under /tmp (default build/synth-<fingerprint>)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
 
 
 def main(args: argparse.Namespace) -> int:
-    from .hdl.schedule import parse_lanes
+    from .plan import lanes_for
 
     model = Model.load(args.model)
-    lanes = parse_lanes(args.lanes)
+    lanes, plan = lanes_for(model, args, banks=args.banks)
+    if plan is not None:
+        print(f"synth: planned lanes {','.join(map(str, lanes))} for {args.board} "
+              f"(II {plan.initiation_interval} of {plan.budget_cycles} cycles at {plan.clock_mhz:g} MHz)",
+              file=sys.stderr, flush=True)
     build_dir = Path(args.build_dir or os.path.join("build", f"synth-{model.fingerprint()[:12]}"))
     print(f"synth: {args.model} -> {build_dir} ({'yosys + nextpnr' if args.pnr else 'yosys'}; "
           "the first run compiles the WebAssembly tools)", file=sys.stderr, flush=True)
     if args.pnr:
-        result = place_and_route(model, lanes, build_dir, banks=args.banks)
+        result = place_and_route(model, lanes, build_dir, banks=args.banks, board=args.board,
+                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     else:
         result = synthesise(model, lanes, build_dir, banks=args.banks)
     print(format_result(result))

@@ -116,6 +116,30 @@ class BuildPlan:
     clocking: str  # "mclk" or "cdc"
     sys_mhz: float
     budget: int
+    lane_plan: object = None  # nnhdl.hdl.planner.Plan, or None when --lanes was given
+
+
+def _plan_lanes(opts: BuildOptions, board, model: Model, rate: int):
+    """``(lanes, plan or None, clocking)``: ``--lanes`` as given, else the planner's for this board.
+
+    The plan must keep the board's f+2 timing (the latency fits one sample
+    period).  ``auto`` clocking runs on MCLK when some plan fits its 256 cycles
+    and the part, else on the system clock with a crossing.
+    """
+    from nnhdl.hdl.planner import plan
+
+    if opts.lanes is not None:
+        return opts.lanes, None, opts.clocking
+    args = dict(sample_rate=rate, banks=2, latency_in_period=True)
+    if opts.clocking in ("auto", "mclk") and opts.sys_clock_mhz is None:
+        try:
+            p = plan(model, board.name, clock_mhz=256 * rate / 1e6, margin=MCLK_MARGIN, **args)
+            return p.lanes, p, "mclk"
+        except NnhdlError:
+            if opts.clocking == "mclk":
+                raise
+    p = plan(model, board.name, clock_mhz=opts.sys_clock_mhz or board.default_sys_mhz, margin=MARGIN_CYCLES, **args)
+    return p.lanes, p, "cdc" if opts.clocking == "auto" else opts.clocking
 
 
 def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
@@ -138,12 +162,12 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
     ChannelMap.default(model)  # a bad meta["pmod"] is refused before anything is written
     from nnhdl.hdl.network import Network
 
-    net = Network(model, lanes=opts.lanes, banks=2)
     if opts.clocking not in CLOCKINGS:
         raise NnhdlError(f"--clocking {opts.clocking!r}: choose one of {', '.join(CLOCKINGS)}")
-    clocking = opts.clocking
+    lanes, lane_plan, clocking = _plan_lanes(opts, board, model, rate)
+    net = Network(model, lanes=lanes, banks=2)
     if clocking == "auto":
-        fits = net.cycles_per_sample + MCLK_MARGIN <= 256
+        fits = net.latency + MCLK_MARGIN <= 256
         clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"
     if clocking == "mclk":
         if opts.sys_clock_mhz is not None:
@@ -154,20 +178,24 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
         if not 10 <= sys_mhz <= 400:
             raise NnhdlError(f"--sys-clock-mhz {sys_mhz}: choose a system clock between 10 and 400 MHz")
         budget, margin = int(sys_mhz * 1e6 // rate), MARGIN_CYCLES
-    if net.cycles_per_sample + margin > budget:
+    # The board sends the answer to frame f in frame f+2: the whole latency (not only the
+    # initiation interval) must fit in one sample period.
+    if net.latency + margin > budget:
         how = ("use --clocking cdc with a faster --sys-clock-mhz, or add lanes" if clocking == "mclk"
                else "raise --sys-clock-mhz or add lanes")
-        raise NnhdlError(f"the network needs {net.cycles_per_sample} cycles per sample (+{margin} around it) "
-                         f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget}; {how}")
+        raise NnhdlError(f"the network needs {net.latency} cycles from input to output (+{margin} around it) "
+                         f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget} cycles per sample; {how}")
     mults, have = net.schedule.total("mult18"), board.device_figures["MULT18X18D"]
     if mults > have:
         raise NnhdlError(f"design does not fit: the network needs {mults} MULT18X18D, the {board.name} has "
                          f"{have}; use fewer --lanes (e.g. --lanes {max(1, have // (2 * len(model.layers)))})")
     log(f"model: {model_desc}: {model.params} params, {model.macs_per_sample} MACs/sample")
-    log(f"network: {net.cycles_per_sample} cycles/sample of {budget} available at {sys_mhz:g} MHz, {rate} Hz "
+    log(f"network: lanes {','.join(map(str, net.lanes))} ({'planned' if lane_plan else 'from --lanes'}), "
+        f"{net.schedule.total('mult18')} MULT18X18D, a sample every {net.initiation_interval} cycles, latency "
+        f"{net.latency}, of {budget} per sample at {sys_mhz:g} MHz, {rate} Hz "
         f"(clocking: {'everything on MCLK' if clocking == 'mclk' else 'system clock + CDC from MCLK'})")
 
-    return BuildPlan(board, model, model_desc, rate, cal, net, clocking, sys_mhz, budget)
+    return BuildPlan(board, model, model_desc, rate, cal, net, clocking, sys_mhz, budget, lane_plan)
 
 
 def core(p: BuildPlan):
@@ -230,7 +258,8 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     actual_rate = pll_mhz.get("sys") if clocking == "mclk" else pll_mhz.get("audio")
     if not opts.run_tools:
         return {"clocking": clocking, "sys_mhz": sys_mhz, "cycle_budget": budget, "build_dir": str(build_dir),
-                "pll_mhz": pll_mhz}
+                "pll_mhz": pll_mhz, "lanes": list(net.lanes),
+                "plan": p.lane_plan.to_json() if p.lane_plan is not None else None}
 
     pnr_log = out.getvalue()
     for cand in (gw / f"{BUILD_NAME}.tim", gw / "nextpnr.log"):
@@ -254,8 +283,11 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         "pll_mhz": pll_mhz,  # what the PLLs actually make (MCLK within 0.2% of 256 fs)
         "actual_sample_rate": round(actual_rate * 1e6 / 256, 1) if actual_rate else None,
         "cycles_per_sample": net.cycles_per_sample,
+        "initiation_interval": net.initiation_interval,
+        "latency_cycles": net.latency,
         "cycle_budget": budget,
         "lanes": list(net.lanes),
+        "plan": p.lane_plan.to_json() if p.lane_plan is not None else None,
         "utilisation": util,
         "fmax": fmax,
         "tool_versions": tool_versions(),

@@ -7,10 +7,12 @@ Channel mapping comes from :class:`ChannelMap`; by default audio in 0 is the
 core wave, ins 1–2 the embedding CVs, network input 3 (if any) is 0, and
 out 0 is the shaped wave (outs 1–3 silent).
 
-The network may take up to one sample period: an input arriving while the
-previous sample is still being computed is dropped and counted as an
-*overrun* (never expected in normal operation).  Output for input t is
-presented as soon as it is ready, so the serdes sends it one frame later.
+The network is pipelined: it takes a new sample every initiation interval
+(which must fit in one sample period) while earlier samples are still in
+its layers.  An input arriving while the previous one has not yet been taken
+is dropped and counted as an *overrun* (never expected in normal operation).
+Output for input t is presented as soon as it is ready, ``latency`` cycles
+after the network took it, and the serdes sends it in the next frame.
 """
 
 from __future__ import annotations
@@ -111,30 +113,46 @@ class BoardCore(wiring.Component):
 
         # ---- input side: map channels, counts >> 2, hand to the network
         in_valid = Signal()
-        inflight = Signal()  # from accepting an input until its output leaves
-        counting = Signal(16)
-        with m.If(net.i.valid & net.i.ready):
+        taken = Signal()
+        m.d.comb += [net.i.valid.eq(in_valid), taken.eq(net.i.valid & net.i.ready)]
+        with m.If(taken):
             m.d.sync += in_valid.eq(0)
-        m.d.comb += net.i.valid.eq(in_valid)
         emb = dict(zip(EMBEDDING_INPUTS, self.emb_value))
         with m.If(self.adc.valid):
             m.d.sync += self.samples.eq(self.samples + 1)
             with m.If(self.bypass):
                 pass
-            with m.Elif(inflight):
+            with m.Elif(in_valid & ~taken):
                 m.d.sync += self.overruns.eq(self.overruns + 1)
             with m.Else():
-                m.d.sync += [in_valid.eq(1), inflight.eq(1), counting.eq(0)]
+                m.d.sync += in_valid.eq(1)
                 for j, src in enumerate(self.channels.inputs):
                     val = self.adc.payload[src] if src is not None else Const(0, signed(16))
                     if j in emb:
                         val = Mux(self.emb_override, emb[j], val)
                     m.d.sync += net.i.payload[j].eq(val >> COUNT_SHIFT)
 
+        # ---- latency probe: follow one sample through the pipeline (outputs leave in order)
+        inflight = Signal(8)     # taken by the network, output not yet out
+        measuring = Signal()
+        ahead = Signal(8)        # outputs still due before the probed sample's
+        counting = Signal(16)
+        done = Signal()
+        m.d.comb += done.eq(net.o.valid & measuring & (ahead == 0))
+        m.d.sync += inflight.eq(inflight + taken - net.o.valid)
+        with m.If(measuring):
+            m.d.sync += counting.eq(counting + 1)
+            with m.If(net.o.valid):
+                m.d.sync += ahead.eq(ahead - 1)
+        with m.If(done):
+            m.d.sync += [measuring.eq(0), self.cycles.eq(counting + 1)]
+            with m.If(counting + 1 > self.cycles_max):
+                m.d.sync += self.cycles_max.eq(counting + 1)
+        with m.Elif(taken & ~measuring):
+            m.d.sync += [measuring.eq(1), counting.eq(0), ahead.eq(inflight - net.o.valid)]
+
         # ---- output side: << 2 with saturation, map channels
         m.d.comb += net.o.ready.eq(1)
-        with m.If(inflight):
-            m.d.sync += counting.eq(counting + 1)
         # a mantissa y saturates in int16 counts when y << 2 leaves [-32768, 32767]
         sat_any = []
         out_vals = []
@@ -147,10 +165,7 @@ class BoardCore(wiring.Component):
             sat_any.extend([hi, lo])
             out_vals.append(Mux(hi, 32767, Mux(lo, -32768, (y << COUNT_SHIFT)[:16])))
         m.d.sync += self.dac.valid.eq(0)
-        with m.If(net.o.valid & inflight):
-            m.d.sync += [inflight.eq(0), self.cycles.eq(counting + 1)]
-            with m.If(counting + 1 > self.cycles_max):
-                m.d.sync += self.cycles_max.eq(counting + 1)
+        with m.If(net.o.valid):
             with m.If(~self.bypass):  # (a result finishing after bypass was set is dropped)
                 m.d.sync += self.dac.valid.eq(1)
                 for c, v in enumerate(out_vals):

@@ -144,9 +144,21 @@ def test_silent_port_times_out(tmp_path, capsys):
 
 def test_too_many_multipliers_for_the_board(tmp_path, capsys):
     """fpga_qb with one lane per input channel needs 36 multipliers; the Colorlight i5 has 28."""
-    rc = main(["build", "--board", "colorlight_i5", "--build-dir", str(tmp_path / "b")])
+    rc = main(["build", "--board", "colorlight_i5", "--lanes", "4,16,16", "--build-dir", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert rc == 2 and "does not fit" in err and "36 MULT18X18D" in err and "has 28" in err
+
+
+def test_default_build_is_planned_to_fit(tmp_path):
+    """Without --lanes the planner picks lanes that fit the i5 and keep the latency in one frame."""
+    from soc.build import MCLK_MARGIN, BuildOptions, build, default_model
+
+    model, _ = default_model()
+    r = build(BuildOptions(board="colorlight_i5", model=model, build_dir=tmp_path / "b", run_tools=False),
+              log=lambda s: None)
+    p = r["plan"]
+    assert r["clocking"] == "mclk" and p["budget_cycles"] == 256 and p["mult18"] <= 28
+    assert p["latency_cycles"] + MCLK_MARGIN <= 256 and p["lanes"] == r["lanes"]
 
 
 @pytest.mark.parametrize("clocking,board,rate", [("mclk", "ecpix5", 192000), ("cdc", "ecpix5", 192000),

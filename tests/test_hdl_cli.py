@@ -9,6 +9,7 @@ import pytest
 
 from nnhdl.cli import main
 from nnhdl.configs import random_model
+from nnhdl.hdl.planner import plan
 from nnhdl.hdl.schedule import schedule
 from nnhdl.reference import evaluate
 
@@ -21,11 +22,11 @@ def qb(tmp_path):
 
 
 def test_info_hw_prints_schedule_and_verdict(qb, capsys):
-    assert main(["info", str(qb), "--hw", "--lanes", "2", "--clock-mhz", "100"]) == 0
+    assert main(["info", str(qb), "--hw", "--lanes", "1", "--clock-mhz", "100"]) == 0
     out = capsys.readouterr().out
-    cycles = schedule(random_model("fpga_qb", seed=4), 2).cycles_per_sample
-    assert f"cycles per sample {cycles}" in out
-    assert "NOT MET" in out  # 798 cycles > 100 MHz / 192 kHz = 520.8
+    s = schedule(random_model("fpga_qb", seed=4), 1)
+    assert f"initiation interval {s.initiation_interval} cycles per sample, latency {s.latency} cycles" in out
+    assert "NOT MET" in out  # 16 x 64 beats + 2 = 1026 cycles > 100 MHz / 192 kHz = 520.8
     assert main(["info", str(qb), "--hw", "--clock-mhz", "100"]) == 0
     assert ": MET" in capsys.readouterr().out
 
@@ -47,7 +48,9 @@ def test_run_rtl_pysim_with_vcd(qb, tmp_path, capsys):
     assert np.array_equal(np.load(tmp_path / "y.npy"), evaluate(model, x))
     assert vcd.stat().st_size > 1000
     out = capsys.readouterr().out
-    assert f"cycles per sample (simulated): {schedule(model).cycles_per_sample}" in out
+    planned = schedule(model, plan(model).lanes)  # run --target rtl builds the planner's lanes by default
+    assert f"initiation interval (simulated): {planned.initiation_interval}" in out
+    assert f"latency (simulated): {planned.latency}" in out
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
@@ -62,8 +65,10 @@ def test_run_rtl_verilator(qb, tmp_path, tmp_path_factory, capsys, monkeypatch):
             "--target", "rtl", "--backend", "verilator"]
     assert main(args) == 0
     assert np.array_equal(np.load(tmp_path / "y.npy"), evaluate(model, x))
-    cycles = schedule(model).cycles_per_sample
-    assert f"cycles per sample (simulated): {cycles}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    planned = schedule(model, plan(model).lanes)  # run --target rtl builds the planner's lanes by default
+    assert f"initiation interval (simulated): {planned.initiation_interval}" in out
+    assert f"latency (simulated): {planned.latency}" in out
     assert main(args + ["--vcd", str(tmp_path / "t.vcd")]) == 2
     assert "--vcd needs --backend pysim" in capsys.readouterr().err
 

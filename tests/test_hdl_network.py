@@ -1,4 +1,5 @@
-"""Whole networks in amaranth.sim: bit-exact vs the golden model, stalls, reset, weight writes, schedule."""
+"""Whole networks in amaranth.sim: bit-exact vs the golden model, stalls, reset, weight writes, schedule,
+layer pipelining (initiation interval and latency) and coherent bank swaps under pipelining."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from nnhdl.fixedpoint import QFormat
 from nnhdl.hdl.network import Network
 from nnhdl.hdl.weights import weight_address_map, weight_image
 from nnhdl.reference import evaluate
-from nnhdl.sim.pysim import measure_latency, stream_through
+from nnhdl.hdl.schedule import schedule
+from nnhdl.reference import StreamingModel
+from nnhdl.sim.pysim import measure_latency, measure_pipeline, stream_through
 
 ODD_FORMATS = [QFormat(16, 12), QFormat(12, 9), QFormat(18, 12), QFormat(10, 4), QFormat(24, 20)]
 
@@ -53,14 +56,14 @@ def test_predicted_cycles_equal_simulated(seed):
     lanes = int(rng.integers(1, 6))
     net = Network(model, lanes=lanes)
     lat = measure_latency(net, _inputs(model, 4, seed))
-    assert lat == [net.cycles_per_sample] * 4
+    assert lat == [net.latency] * 4
 
 
 def test_predicted_cycles_reference():
     model = random_model("fpga_qb", seed=0)
     for lanes in (None, 4):
         net = Network(model, lanes=lanes)
-        assert measure_latency(net, _inputs(model, 2, 0)) == [net.cycles_per_sample] * 2
+        assert measure_latency(net, _inputs(model, 2, 0)) == [net.latency] * 2
 
 
 def test_reset_mid_stream_restores_zero_history():
@@ -110,64 +113,111 @@ def test_runtime_weight_write_single_bank(name, lanes):
     assert np.array_equal(res.output, evaluate(loaded, x))
 
 
-def test_bank_swap_between_samples():
-    a = random_model("fpga_po2", seed=1)
-    b = random_model("fpga_po2", seed=7, extreme=True)
-    dut = Network(a, lanes=4, banks=2)
-    x = _inputs(a, 14, 3)
+def _pipelined_case(seed):
+    """A random network (mixed qb/po2, K 1..4, odd dims and Q formats) with random lanes."""
+    rng = np.random.default_rng(1000 + seed)
+    fmt = ODD_FORMATS[seed % len(ODD_FORMATS)]
+    spec = random_spec(rng, max_layers=4, max_dim=7, max_dilation=5, qformat=fmt)
+    model = random_model(spec, seed=seed, extreme=seed % 2 == 0)
+    return model, [int(rng.integers(1, l.taps + 1)) for l in model.layers]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pipelined_interval_and_latency_equal_schedule(seed):
+    """Inputs offered back to back: one taken every predicted II, each output exactly `latency` later, bit-exact."""
+    model, lanes = _pipelined_case(seed)
+    sched = schedule(model, lanes)
+    # from the layer shapes, not from the code under test: the II is the slowest stage's period
+    beats = [l.out_dim * -(-l.taps // n) for l, n in zip(model.layers, lanes)]
+    assert sched.initiation_interval == max(max(b + 2, 2 if l.kernel_size == 1 else l.kernel_size + 3)
+                                            for b, l in zip(beats, model.layers))
+    net = Network(model, lanes=lanes)
+    x = _inputs(model, 12, seed)
+    res = measure_pipeline(net, x)
+    assert np.array_equal(res.output, evaluate(model, x))
+    assert res.intervals == [sched.initiation_interval] * (len(x) - 1)
+    assert res.latencies == [sched.latency] * len(x)
+    # several samples really are in flight at once whenever the stages allow it
+    if len(model.layers) > 1 and sched.latency > sched.initiation_interval:
+        assert res.emitted[0] > res.accepted[1]
+
+
+def test_pipelining_beats_one_sample_in_flight():
+    """fpga_qb with default lanes: the slowest layer sets the pace, not the sum of the layers."""
+    model = random_model("fpga_qb", seed=0)
+    net = Network(model)
+    assert net.initiation_interval < net.latency
+    res = measure_pipeline(net, _inputs(model, 5, 0))
+    assert res.accepted[-1] - res.accepted[0] == 4 * net.initiation_interval
+    assert res.latencies == [net.latency] * 5
+
+
+def _golden_switched(a, b, x, k):
+    """Outputs when samples < k use A's weights and samples >= k use B's, with one history."""
+    ref = StreamingModel(a)
+    first = ref.run(x[:k]) if k else np.zeros((0, a.output_dim), dtype=np.int64)
+    ref._weights = [l.weight.reshape(l.taps, l.out_dim) for l in b.layers]
+    ref.model = b
+    rest = ref.run(x[k:]) if k < len(x) else np.zeros((0, a.output_dim), dtype=np.int64)
+    return np.concatenate([first, rest])
+
+
+@pytest.mark.parametrize("name,lanes,swap_cycle", [("fpga_po2", 4, 0), ("fpga_qb", [8, 16, 16], 1),
+                                                   ("mcu", None, 2)])
+def test_bank_swap_under_pipelining_is_coherent(name, lanes, swap_cycle):
+    """Stream through a swap with several samples in flight: each output is all-old or all-new weights.
+
+    B is written into the inactive bank first; the swap pulse lands at a cycle
+    where samples sit in different layers.  The first sample admitted after the
+    pulse, and every later one, must equal the golden model with B's weights;
+    every earlier one A's -- a sample that mixed the two would match neither.
+    """
+    a = random_model(name, seed=1)
+    b = random_model(name, seed=7, extreme=True)
+    dut = Network(a, lanes=lanes, banks=2)
+    x = _inputs(a, 12, 3)
     image = weight_image(b)
-    swap_at = 10
-    out = []
+    ii, lat = dut.initiation_interval, dut.latency
+    out, admitted, swapped = [], [], []
 
     async def tb(ctx):
+        await _write_image(dut, image)(ctx, dut)
         ctx.set(dut.o.ready, 1)
-        w = 0
-        for t, vec in enumerate(x):
-            for j, v in enumerate(vec):
-                ctx.set(dut.i.payload[j], int(v))
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-            ctx.set(dut.i.valid, 0)
-            c = 0
-            while True:
-                # write B into the inactive bank while A computes
-                if w < len(image):
-                    ctx.set(dut.weight_write.addr, w)
-                    ctx.set(dut.weight_write.data, int(image[w]))
-                    ctx.set(dut.weight_write.en, 1)
-                    w += 1
-                else:
-                    ctx.set(dut.weight_write.en, 0)
-                # a swap request in the middle of a sample waits for its end
-                ctx.set(dut.bank_swap, int(t == swap_at - 1 and c == 5))
-                _, _, valid, payload, busy, bank = await ctx.tick().sample(
-                    dut.o.valid, dut.o.payload, dut.busy, dut.active_bank)
-                c += 1
-                assert busy, "busy must stay high until the output is taken"
-                assert bank == int(t >= swap_at), f"bank {bank} during sample {t}"
-                if valid:
-                    out.append([int(v) for v in payload])
-                    break
-            ctx.set(dut.bank_swap, 0)
-            await ctx.tick().repeat(3)
-        assert w == len(image)
+        cycle, t = 0, 0
+        # the swap pulse goes out while the 5th sample is in the middle of the pipeline
+        swap_at = None
+        while len(out) < len(x):
+            if t < len(x):
+                for j, v in enumerate(x[t]):
+                    ctx.set(dut.i.payload[j], int(v))
+            ctx.set(dut.i.valid, int(t < len(x)))
+            pulse = swap_at is not None and cycle == swap_at
+            ctx.set(dut.bank_swap, int(pulse))
+            _, _, i_ready, o_valid, payload = await ctx.tick().sample(dut.i.ready, dut.o.valid, dut.o.payload)
+            if pulse:
+                swapped.append((t + int(t < len(x) and bool(i_ready)), cycle))  # a handshake now still used A
+            if t < len(x) and i_ready:
+                admitted.append(cycle)
+                t += 1
+                if t == 5 and swap_at is None:
+                    swap_at = cycle + swap_cycle + ii // 2
+            if o_valid:
+                out.append([int(v) for v in payload])
+            cycle += 1
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(tb)
     sim.run()
     out = np.array(out)
-    # one history, two weight sets: the golden model switches weights after sample 10
-    from nnhdl.reference import StreamingModel
-
-    ref = StreamingModel(a)
-    want_a = ref.run(x[:swap_at])
-    ref._weights = [l.weight.reshape(l.taps, l.out_dim) for l in b.layers]
-    ref.model = b
-    want_b = ref.run(x[swap_at:])
-    assert np.array_equal(out[:swap_at], want_a)
-    assert np.array_equal(out[swap_at:], want_b)
-    assert not np.array_equal(want_b, evaluate(a, x)[swap_at:])
+    k, swap_cycle_seen = swapped[0]
+    # the swap happened with samples in flight: the one before it had not left the pipeline yet
+    assert admitted[k - 1] < swap_cycle_seen < admitted[k - 1] + lat
+    want = _golden_switched(a, b, x, k)
+    assert np.array_equal(out, want)
+    # and the test can tell the weight sets apart on every sample after the swap
+    differs = np.any(_golden_switched(a, b, x, len(x))[k:] != want[k:], axis=1)
+    assert differs.all()
 
 
 def test_bad_lanes_are_refused():

@@ -31,14 +31,43 @@ def test_po2_layer_has_no_multiplier_and_qb_layer_has_one_per_lane(build_dir):
 
 
 def test_synth_cli_with_place_and_route(build_dir, capsys):
-    spec = NetworkSpec("small", 2, (LayerSpec(2, 3, 3, "qb", "relu"), LayerSpec(1, 1, 2, "po2", "none")))
+    """The planner's MULT18X18D and DP16KD counts are nextpnr's, exactly (weights and a cache in block
+    RAM, a small cache, biases and po2 codes in LUT RAM)."""
+    from nnhdl.hdl.planner import plan
+
+    spec = NetworkSpec("small", 4, (LayerSpec(4, 8, 16, "qb", "relu"), LayerSpec(1, 1, 3, "po2", "none"),
+                                    LayerSpec(2, 1, 2, "qb", "none")))
+    model = random_model(spec, seed=1)
     path = build_dir / "small.npz"
-    random_model(spec, seed=1).save(path)
+    model.save(path)
+    p = plan(model, "ecpix5", sample_rate=48000)
+    assert p.lanes == [1, 1, 1]
     out_json = build_dir / "synth.json"
-    assert main(["synth", str(path), "--pnr", "--build-dir", str(build_dir / "pnr"), "--json", str(out_json)]) == 0
+    assert main(["synth", str(path), "--pnr", "--sample-rate", "48000", "--build-dir", str(build_dir / "pnr"),
+                 "--json", str(out_json)]) == 0
     text = capsys.readouterr().out
     assert "MULT18X18D" in text and "Fmax" in text
     figures = json.loads(out_json.read_text())
+    # by hand: layer 0's 256 x 16-bit weights take 1 block (or 64 LUT-RAM cells); its 25 x 64-bit
+    # cache would take 2 blocks or 32 cells, so it stays in LUT RAM, as does everything smaller
+    assert p.schedule.total("dp16kd") == 1 and p.schedule.total("mult18") == 2
+    assert figures["utilisation"]["DP16KD"]["used"] == 1
     assert figures["cells"]["MULT18X18D"] == 2
     assert 20 < figures["fmax_mhz"] < 500
     assert figures["utilisation"]["TRELLIS_COMB"]["available"] == 83640
+
+
+def test_pnr_on_the_colorlight_i5_shows_each_stage(build_dir, capsys):
+    """--board colorlight_i5 places on the LFE5U-25F; every tool stage is announced with its time."""
+    spec = NetworkSpec("tiny", 2, (LayerSpec(2, 1, 2, "qb", "relu"),))
+    path = build_dir / "tiny.npz"
+    random_model(spec, seed=1).save(path)
+    out_json = build_dir / "i5.json"
+    assert main(["synth", str(path), "--pnr", "--board", "colorlight_i5", "--build-dir", str(build_dir / "i5"),
+                 "--json", str(out_json)]) == 0
+    err = capsys.readouterr().err
+    for stage in ("yosys: synthesis done in", "nextpnr: placement", "nextpnr: routing", "ecppack: bitstream done"):
+        assert stage in err, stage
+    figures = json.loads(out_json.read_text())
+    assert figures["utilisation"]["MULT18X18D"] == {"used": 1, "available": 28}
+    assert figures["utilisation"]["TRELLIS_COMB"]["available"] == 24288

@@ -50,12 +50,13 @@ def test_reference_networks_20000_samples(name, lanes):
     assert np.array_equal(y, evaluate(model, x))
     from nnhdl.hdl.schedule import schedule
 
-    cycles = schedule(model, lanes).cycles_per_sample  # the static prediction the Network is built with
-    assert sim.figures["latency_min"] == sim.figures["latency_max"] == cycles
+    sched = schedule(model, lanes)  # the static prediction the Network is built with
+    assert sim.figures["latency_min"] == sim.figures["latency_max"] == sched.latency
+    assert sim.figures["ii_min"] == sim.figures["ii_max"] == sched.initiation_interval
     # random valid gaps and ready stalls change nothing; latency only grows
     y = sim.run(x[:3000], stall=0.3, seed=3)
     assert np.array_equal(y, evaluate(model, x[:3000]))
-    assert sim.figures["latency_max"] > cycles
+    assert sim.figures["latency_max"] > sched.latency
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -68,6 +69,13 @@ def test_random_mixed_networks_20000_samples(seed):
     sim = _sim(model, lanes)
     x = _inputs(model, 20_000, seed)
     assert np.array_equal(sim.run(x, stall=0.2, seed=seed), evaluate(model, x))
+    # back to back, no stalls: 20,000 samples pipelined at exactly the predicted II and latency
+    from nnhdl.hdl.schedule import schedule
+
+    sched = schedule(model, lanes)
+    assert np.array_equal(sim.run(x), evaluate(model, x))
+    assert sim.figures["ii_min"] == sim.figures["ii_max"] == sched.initiation_interval
+    assert sim.figures["latency_min"] == sim.figures["latency_max"] == sched.latency
 
 
 def test_simulator_is_cached_by_shape_and_reloads_weights():

@@ -15,8 +15,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
 
 def cycles_of(model):
+    """Input-to-output cycles of the network (one sample in flight at this spacing)."""
     from nnhdl.hdl.schedule import resolve_lanes, schedule
-    return schedule(model, resolve_lanes(model, None)).cycles_per_sample
+    return schedule(model, resolve_lanes(model, None)).latency
+
+
+def interval_of(model):
+    from nnhdl.hdl.schedule import resolve_lanes, schedule
+    return schedule(model, resolve_lanes(model, None)).initiation_interval
 
 
 def run_core(model, counts, *, period, bypass=False, emb=None, channels=None):
@@ -39,7 +45,7 @@ def run_core(model, counts, *, period, bypass=False, emb=None, channels=None):
                 if ctx.get(dut.dac.valid):
                     outs.append([ctx.get(dut.dac.payload[c]) for c in range(4)])
                 await ctx.tick()
-        for _ in range(3 * net.cycles_per_sample):
+        for _ in range(3 * net.latency):
             if ctx.get(dut.dac.valid):
                 outs.append([ctx.get(dut.dac.payload[c]) for c in range(4)])
             await ctx.tick()
@@ -63,7 +69,18 @@ def test_matches_golden_model_with_saturation():
     np.testing.assert_array_equal(out, want)
     assert st["saturations"] > 0  # exact count: next test
     assert st["overruns"] == 0 and st["samples"] == len(counts)
-    assert st["cycles"] == st["cycles_max"] and 0 < st["cycles"] <= net.cycles_per_sample + 4
+    assert st["cycles"] == st["cycles_max"] == net.latency
+
+
+def test_pipelined_at_the_initiation_interval():
+    """Samples arriving every II cycles (several in flight): no overrun, every output exact, latency exact."""
+    model = small_model(3, extreme=True)
+    ii, lat = interval_of(model), cycles_of(model)
+    assert lat > 2 * ii  # the case is only interesting with samples overlapping
+    counts = np.random.default_rng(5).integers(-32768, 32768, size=(40, 4))
+    out, st, net = run_core(model, counts, period=ii)
+    np.testing.assert_array_equal(out, board_expected(model, counts))
+    assert st["overruns"] == 0 and st["cycles"] == st["cycles_max"] == net.latency
 
 
 def test_saturation_count_exact():
@@ -95,20 +112,20 @@ def test_overrun_drops_samples_and_counts():
     model = small_model(4)
     rng = np.random.default_rng(3)
     counts = rng.integers(-32768, 32768, size=(20, 4))
-    net_cycles = cycles_of(model)
-    period = net_cycles // 2 + 1  # every other sample arrives while busy
+    ii = interval_of(model)
+    period = ii // 2 + 1  # faster than the network takes samples
     out, st, _ = run_core(model, counts, period=period)
     assert st["overruns"] > 0
     assert st["overruns"] + len(out) == len(counts)
-    # the accepted samples form a subsequence the network processed in order
-    accepted = [0]
-    t = 0
-    while True:  # sample t accepted at cycle t*period; next accepted after net_cycles + 1
-        nxt = next((u for u in range(t + 1, len(counts)) if (u - t) * period > net_cycles + 1), None)
-        if nxt is None:
-            break
-        accepted.append(nxt)
-        t = nxt
+    # the accepted samples form a subsequence the network processed in order.  Sample u arrives in
+    # cycle u*period and is kept if the previous kept one was taken by then; the network takes a
+    # kept sample one cycle after it arrives, but never sooner than II cycles after the previous one.
+    accepted, taken_at = [], None
+    for u in range(len(counts)):
+        arrive = u * period
+        if taken_at is None or taken_at <= arrive:
+            taken_at = arrive + 1 if taken_at is None else max(arrive + 1, taken_at + ii)
+            accepted.append(u)
     np.testing.assert_array_equal(out, board_expected(model, counts[accepted]))
 
 
@@ -134,7 +151,7 @@ def test_bypass_toggled_mid_computation_recovers():
     model = small_model(6)
     net = Network(model, banks=2)
     dut = BoardCore(model, net)
-    period = net.cycles_per_sample + 8
+    period = net.latency + 8  # one sample in flight: bypass set during sample 4 covers its finish
     rng = np.random.default_rng(8)
     counts = rng.integers(-30000, 30000, size=(12, 4))
     outs = []

@@ -28,7 +28,7 @@ def test_reload_while_streaming():
     assert old.same_shapes(new)
     net = Network(old, banks=2)
     dut = BoardCore(old, net)
-    period = net.cycles_per_sample + 20
+    period = net.latency + 20  # one sample in flight: the swap lands with the network idle
     rng = np.random.default_rng(5)
     n, k_swap = 40, 25
     counts = rng.integers(-30000, 30000, size=(n, 4))

@@ -33,7 +33,7 @@ def test_pmod_end_to_end_verilator(tmp_path, clocking):
                          dac=((-9, 1018), (0, 1024), (0, 1024), (0, 1024)))
     # cdc: sys clock 10/3 of MCLK, 853 cycles per sample; mclk: exactly 256 (fpga_qb needs fewer)
     net = Network(model, banks=2)
-    assert net.cycles_per_sample + 16 < 256
+    assert net.latency + 16 < 256
     opts = PmodOptions(sample_rate=192000, sys_clk_hz=164e6 if clocking == "cdc" else 49.152e6, clocking=clocking)
     top = PmodTop(model, net, options=opts, cal=calib)
     text, _ = to_verilog(top)

@@ -17,12 +17,17 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["ActivationCache", "cache_latency"]
+__all__ = ["ActivationCache", "cache_latency", "cache_period"]
 
 
 def cache_latency(kernel_size: int) -> int:
     """Cycles from the input handshake to ``o.valid`` (no stalls)."""
     return 1 if kernel_size == 1 else kernel_size + 2
+
+
+def cache_period(kernel_size: int) -> int:
+    """Cycles between input handshakes when ``o`` is taken the cycle it is offered."""
+    return cache_latency(kernel_size) + 1
 
 
 class ActivationCache(wiring.Component):

@@ -2,23 +2,26 @@
 
 Outputs are requantised as they leave the dot product (one per cycle at most)
 and shifted into the output vector, which is offered on ``o`` once complete.
+The cache, the row-by-matrix and the output vector may each hold a different
+sample, so a layer is a pipeline stage (see :func:`layer_period`).
 """
 
 from __future__ import annotations
 
 from amaranth import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..fixedpoint import QFormat, po2_encode
 from ..model import Layer
 from .arith import activate, bits_for, requantize
-from .cache import ActivationCache, cache_latency
+from .cache import ActivationCache, cache_latency, cache_period
 from .dot import DOT_LATENCY
 from .matrix import Po2RowByMatrix, RowByMatrix, steps
 from .weights import weight_write_signature
 
-__all__ = ["Conv1d", "Po2Conv1d", "layer_latency"]
+__all__ = ["Conv1d", "Po2Conv1d", "layer_latency", "layer_period"]
 
 
 def layer_latency(layer: Layer, lanes: int) -> int:
@@ -31,8 +34,32 @@ def layer_latency(layer: Layer, lanes: int) -> int:
     return cache_latency(layer.kernel_size) + 1 + beats + DOT_LATENCY + 1
 
 
+def layer_period(layer: Layer, lanes: int) -> int:
+    """Fewest cycles between two input handshakes for which the layer never stalls.
+
+    The row-by-matrix takes a tap vector, issues its beats and is ready two
+    cycles after the last one; the cache is ready one cycle after handing its
+    taps over.  Offered samples this far apart (and an output always taken),
+    every handshake inside the layer happens the cycle it is first offered.
+    """
+    beats = layer.out_dim * steps(layer.taps, lanes)
+    return max(beats + 2, cache_period(layer.kernel_size))
+
+
+#: samples a layer can hold between its row-by-matrix taking them and ``o`` handing them on, with
+#: back-pressure: the output vector, up to three in the dot-product pipeline and one in the row-by-matrix
+_BANK_TAGS = 8
+
+
 class Conv1d(wiring.Component):
-    """A causal dilated 1-D convolution layer of any shape (kind from the layer, or forced by a subclass)."""
+    """A causal dilated 1-D convolution layer of any shape (kind from the layer, or forced by a subclass).
+
+    Members: ``i`` (In, one input vector per sample), ``o`` (Out, one output
+    vector per sample), ``i_bank`` (In, sampled with each ``i`` handshake: the
+    weight bank this sample is computed with), ``o_bank`` (Out, the bank of
+    the sample on ``o``: the tag travels with its sample, so a bank swap
+    never mixes two weight sets in one sample), ``wr`` (runtime weight writes).
+    """
 
     force_po2: bool | None = None
 
@@ -50,7 +77,8 @@ class Conv1d(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(fmt.width), layer.in_dim))),
             "o": Out(stream.Signature(data.ArrayLayout(signed(fmt.width), layer.out_dim))),
-            "bank": In(1),
+            "i_bank": In(1),
+            "o_bank": Out(1),
             "wr": In(weight_write_signature(bits_for(layer.params - 1), fmt.width, bank=True)),
         })
 
@@ -63,7 +91,16 @@ class Conv1d(wiring.Component):
                                      self.banks)
         wiring.connect(m, wiring.flipped(self.i), cache.i)
         wiring.connect(m, cache.o, rbm.i)
-        m.d.comb += rbm.bank.eq(self.bank)
+        if self.banks == 2:
+            # the bank tag of each sample: cache -> row-by-matrix (its reads) -> a FIFO until ``o``
+            bank_c, bank_r = Signal(), Signal()
+            m.submodules.tags = tags = SyncFIFO(width=1, depth=_BANK_TAGS)
+            with m.If(self.i.valid & self.i.ready):
+                m.d.sync += bank_c.eq(self.i_bank)
+            with m.If(rbm.i.valid & rbm.i.ready):
+                m.d.sync += bank_r.eq(bank_c)
+            m.d.comb += [rbm.bank.eq(bank_r), tags.w_data.eq(bank_c), tags.w_en.eq(rbm.i.valid & rbm.i.ready),
+                         self.o_bank.eq(tags.r_data), tags.r_en.eq(self.o.valid & self.o.ready)]
         m.d.comb += [rbm.wr.addr.eq(self.wr.addr), rbm.wr.data.eq(self.wr.data), rbm.wr.en.eq(self.wr.en),
                      rbm.wr.bank.eq(self.wr.bank)]
 

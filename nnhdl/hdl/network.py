@@ -1,12 +1,21 @@
 """The whole model as one component: input vectors in, output vectors out, one per sample.
 
-Layers are chained with ``lib.stream``; one sample is in flight at a time
-(``busy``), so the latency is the static :attr:`Network.cycles_per_sample`
-and the weight bank can flip between samples only.  Weights and biases live in
-``lib.memory`` and can be rewritten at run time through ``weight_write``
-(addresses of :mod:`nnhdl.hdl.weights`, one per cycle, landing
-``weight_write_latency`` cycles later); with ``banks=2`` writes go to the
-inactive bank and a ``bank_swap`` pulse activates it at the next sample boundary.
+Layers are pipeline stages chained with ``lib.stream``: layer l works on
+sample t while layer l+1 works on sample t-1.  The Network admits a sample at
+most every :attr:`Network.initiation_interval` cycles (the slowest stage's
+period), which keeps every stage stall-free, so with ``o`` always ready each
+output follows its input by exactly :attr:`Network.latency` cycles (both from
+the static schedule).  Back-pressure on ``o`` is allowed; it only delays.
+
+Weights and biases live in ``lib.memory`` and can be rewritten at run time
+through ``weight_write`` (addresses of :mod:`nnhdl.hdl.weights`, one per
+cycle, landing ``weight_write_latency`` cycles later).  With ``banks=2`` a
+``bank_swap`` pulse flips ``active_bank``; every sample is tagged with the
+active bank when it is admitted and each layer reads the bank of the sample it
+holds, so a swap travels down the pipeline with the first sample after it and
+no sample ever mixes the two weight sets.  Writes go to the bank that is not
+active; samples admitted before a swap still read the old bank until they
+leave, so wait ``latency`` cycles after a swap before overwriting it.
 """
 
 from __future__ import annotations
@@ -30,13 +39,16 @@ __all__ = ["Network"]
 class Network(wiring.Component):
     """``model`` in gates.
 
-    Ports: ``i`` (one input vector per sample), ``o`` (one output vector per
-    sample), ``weight_write`` (``addr``, ``data``, ``en``: one mantissa per
-    cycle; with ``banks=2`` into the inactive bank), ``bank_swap`` (pulse),
-    ``active_bank``, ``busy``.  ``lanes`` sets the multipliers (or po2
-    shifters) per layer, see :func:`nnhdl.hdl.schedule.resolve_lanes`.
-    Attributes: ``cycles_per_sample`` (exact, from the static schedule),
-    ``weight_write_latency``, ``addr_width``, ``lanes``.
+    Members: ``i`` (In, one input vector per sample), ``o`` (Out, one output
+    vector per sample), ``weight_write`` (In: ``addr``, ``data``, ``en``, one
+    mantissa per cycle; with ``banks=2`` into the inactive bank),
+    ``bank_swap`` (In, pulse: samples admitted from the next cycle on use the
+    other bank), ``active_bank`` (Out, the bank the next admitted sample
+    uses).  ``lanes`` sets the multipliers (or po2 shifters) per layer, see
+    :func:`nnhdl.hdl.schedule.resolve_lanes`.  Attributes:
+    ``initiation_interval`` and ``latency`` (exact, from the static schedule;
+    ``cycles_per_sample`` is the initiation interval), ``weight_write_latency``,
+    ``addr_width``, ``lanes``, ``schedule``.
     """
 
     def __init__(self, model: Model, *, lanes: int | Sequence[int] | None = None, banks: int = 1) -> None:
@@ -51,7 +63,9 @@ class Network(wiring.Component):
         self.model = model
         self.banks = banks
         self.schedule = schedule(model, self.lanes, banks)
-        self.cycles_per_sample = self.schedule.cycles_per_sample
+        self.initiation_interval = self.schedule.initiation_interval
+        self.latency = self.schedule.latency
+        self.cycles_per_sample = self.initiation_interval
         #: cycles from a ``weight_write`` until the memory holds the value (writes are pipelined, one per cycle)
         self.weight_write_latency = 1 + max(write_latency(l.taps, l.out_dim, n)
                                             for l, n in zip(model.layers, self.lanes))
@@ -63,7 +77,6 @@ class Network(wiring.Component):
             "weight_write": In(weight_write_signature(self.addr_width, w)),
             "bank_swap": In(1),
             "active_bank": Out(1),
-            "busy": Out(1),
         })
 
     def elaborate(self, platform):
@@ -75,25 +88,26 @@ class Network(wiring.Component):
         for a, b in zip(layers, layers[1:]):
             wiring.connect(m, a.o, b.i)
 
-        # one sample in flight: admit the next only when the previous has left
+        # admit a sample at most every initiation_interval cycles: then no stage ever stalls
         first, last = layers[0], layers[-1]
-        m.d.comb += [first.i.payload.eq(self.i.payload), first.i.valid.eq(self.i.valid & ~self.busy),
-                     self.i.ready.eq(first.i.ready & ~self.busy)]
+        ii = self.initiation_interval
+        wait = Signal(range(ii))
+        admit = Signal()
+        m.d.comb += [first.i.payload.eq(self.i.payload), first.i.valid.eq(self.i.valid & (wait == 0)),
+                     self.i.ready.eq(first.i.ready & (wait == 0)), admit.eq(self.i.valid & self.i.ready)]
+        with m.If(admit):
+            m.d.sync += wait.eq(ii - 1)
+        with m.Elif(wait != 0):
+            m.d.sync += wait.eq(wait - 1)
         wiring.connect(m, last.o, wiring.flipped(self.o))
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.busy.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += self.busy.eq(1)
 
-        # weight banks
-        pending = Signal()
+        # weight banks: the active bank tags each admitted sample; the tag travels with it
         if self.banks == 2:
             with m.If(self.bank_swap):
-                m.d.sync += pending.eq(1)
-            with m.If(~self.busy & (pending | self.bank_swap)):
-                m.d.sync += [self.active_bank.eq(~self.active_bank), pending.eq(0)]
-        for c in layers:
-            m.d.comb += c.bank.eq(self.active_bank)
+                m.d.sync += self.active_bank.eq(~self.active_bank)
+            m.d.comb += first.i_bank.eq(self.active_bank)
+            for a, b in zip(layers, layers[1:]):
+                m.d.comb += b.i_bank.eq(a.o_bank)
 
         # runtime weight writes: register, then route to the layer owning the address
         wa = Signal.like(self.weight_write.addr)

@@ -1,8 +1,11 @@
 """Static schedule and resource estimate of a Network (no elaboration needed).
 
 Every block has a fixed latency with no stalls (see each module's timing
-note), and only one sample is in flight, so the cycles per sample are a sum
-over layers; tests check the figure against simulation.  Resource figures are
+note).  Each layer is a pipeline stage with its own sample in flight, so the
+*initiation interval* (cycles between samples) is the slowest stage's period
+and the *latency* (input to output) is the sum of the layers' latencies; the
+Network admits a sample every ``initiation_interval`` cycles, which keeps
+every stage free of stalls, and tests check both figures against simulation.  Resource figures are
 estimates for ECP5 (MULT18X18D, DP16KD, LUT4, FF) from simple per-block models,
 meant for comparing ``lanes`` choices, not replacing ``synth``.
 """
@@ -15,7 +18,7 @@ from typing import Sequence
 from ..errors import NnhdlError
 from ..fixedpoint import QFormat, accumulator_width
 from ..model import Layer, Model
-from .conv import layer_latency
+from .conv import layer_latency, layer_period
 from .matrix import steps
 
 __all__ = ["LayerCost", "Schedule", "resolve_lanes", "schedule"]
@@ -51,7 +54,9 @@ class LayerCost:
     kind: str
     lanes: int
     steps: int
-    cycles: int
+    cycles: int   # latency of the layer (input handshake to output valid)
+    period: int   # cycles between two samples this stage can take
+    macs: int
     mult18: int
     dp16kd: int
     lut: int
@@ -63,15 +68,37 @@ class Schedule:
     layers: list[LayerCost] = field(default_factory=list)
 
     @property
+    def initiation_interval(self) -> int:
+        """Cycles between successive samples: the slowest stage's period."""
+        return max(l.period for l in self.layers)
+
+    @property
     def cycles_per_sample(self) -> int:
+        """Throughput cost of one sample (the initiation interval)."""
+        return self.initiation_interval
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a sample's input handshake to its ``o.valid`` (no stalls)."""
         return sum(l.cycles for l in self.layers)
+
+    @property
+    def bottleneck(self) -> int:
+        """Index of the slowest stage (the first one if several tie)."""
+        return max(range(len(self.layers)), key=lambda n: (self.layers[n].period, -n))
 
     def total(self, name: str) -> int:
         return sum(getattr(l, name) for l in self.layers)
 
+    def mac_efficiency(self) -> float:
+        """Useful MACs / (multipliers x initiation interval); po2 layers count neither."""
+        mults = self.total("mult18")
+        macs = sum(l.macs for l in self.layers if l.kind != "po2")
+        return macs / (mults * self.initiation_interval) if mults else 0.0
+
     def max_rate(self, clock_hz: float) -> float:
-        """Samples per second at ``clock_hz`` (one sample in flight)."""
-        return clock_hz / self.cycles_per_sample
+        """Samples per second at ``clock_hz`` (one sample per initiation interval)."""
+        return clock_hz / self.initiation_interval
 
 
 def _mults_per_lane(width: int) -> int:
@@ -80,11 +107,23 @@ def _mults_per_lane(width: int) -> int:
 
 
 def _brams(bits_wide: int, depth: int) -> int:
-    """DP16KD blocks for a memory (yosys keeps tiny memories in LUT RAM/FFs: count those as 0)."""
-    if bits_wide * depth <= 1024:
-        return 0
+    """DP16KD blocks for a memory, as yosys ``synth_ecp5`` maps it.
+
+    A memory takes blocks of 36, 18, 9 or 4 bits by 512, 1024, 2048 or 4096
+    words, unless LUT RAM is cheaper: yosys keeps it in TRELLIS_DPR16X4 cells
+    (16 words x 4 bits each) when it needs at most 16 of them per block saved
+    (fitted to the memories of fpga_qb, fpga_po2 and a small network).
+    """
     per_block_width = 36 if depth <= 512 else 18 if depth <= 1024 else 9 if depth <= 2048 else 4
-    return -(-bits_wide // per_block_width) * -(-depth // (DP16KD_BITS // per_block_width))
+    blocks = -(-bits_wide // per_block_width) * -(-depth // (DP16KD_BITS // per_block_width))
+    lutram_cells = -(-depth // 16) * -(-bits_wide // 4)
+    return 0 if lutram_cells <= 16 * blocks else blocks
+
+
+#: LUT and FF estimates scaled to nextpnr's TRELLIS_COMB / TRELLIS_FF on fpga_qb and fpga_po2 planned
+#: for 192 kHz (yosys 0.70, nextpnr 0.11; benchmarks/hardware.py prints the comparison)
+LUT_SCALE = 1.22
+FF_SCALE = 1.27
 
 
 def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> LayerCost:
@@ -100,15 +139,16 @@ def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> Lay
     # LUTs: adder tree + accumulator, tap rotation muxes, requantise, control, write decode
     # (coefficients fitted by eye to synth_ecp5 runs of fpga_qb and a small mixed network)
     per_lane = (4 * width + width * 2.4) if po2 else 4 * width  # adder tree share (+ barrel shifter, negate)
-    lut = int(lanes * per_lane + acc * 2 + s * lanes * width * 1.0 + width * 3 + 200
-              + (0 if layer.kernel_size == 1 else width * layer.in_dim))
-    ff = int(s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
-             + layer.kernel_size * layer.in_dim * width + 80)
-    return LayerCost(n, layer.kind, lanes, s, layer_latency(layer, lanes), mult, bram, lut, ff)
+    lut = int(LUT_SCALE * (lanes * per_lane + acc * 2 + s * lanes * width * 1.0 + width * 3 + 200
+                           + (0 if layer.kernel_size == 1 else width * layer.in_dim)))
+    ff = int(FF_SCALE * (s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
+                         + layer.kernel_size * layer.in_dim * width + 80))
+    return LayerCost(n, layer.kind, lanes, s, layer_latency(layer, lanes), layer_period(layer, lanes), layer.macs,
+                     mult, bram, lut, ff)
 
 
 def schedule(model: Model, lanes: int | Sequence[int] | None = None, banks: int = 1) -> Schedule:
-    """Exact cycles per sample and estimated resources for ``model`` with ``lanes``."""
+    """Exact initiation interval and latency, estimated resources, for ``model`` with ``lanes``."""
     ls = resolve_lanes(model, lanes)
     return Schedule([_layer_cost(n, l, v, model.qformat.width, banks)
                      for n, (l, v) in enumerate(zip(model.layers, ls))])
@@ -125,23 +165,27 @@ def parse_lanes(text: str | None) -> int | list[int] | None:
     return parts[0] if len(parts) == 1 else parts
 
 
-def hw_report(model: Model, lanes: int | Sequence[int] | None, clock_mhz: float) -> str:
+def hw_report(model: Model, lanes: int | Sequence[int] | None, clock_mhz: float,
+              sample_rate: int | None = None) -> str:
     """The ``info --hw`` text: per-layer cycles and resources, totals, and the sample-rate verdict."""
     from .network import Network  # noqa: F401  (fail early if Amaranth is missing)
 
     s = schedule(model, lanes)
-    rows = [[c.layer, c.kind, c.lanes, c.steps, c.cycles, c.mult18, c.dp16kd, c.lut, c.ff] for c in s.layers]
-    header = ["layer", "kind", "lanes", "steps", "cycles", "MULT18", "DP16KD", "~LUT", "~FF"]
-    rows.append(["total", "", sum(c.lanes for c in s.layers), "", s.cycles_per_sample, s.total("mult18"),
-                 s.total("dp16kd"), s.total("lut"), s.total("ff")])
+    rows = [[c.layer, c.kind, c.lanes, c.steps, c.period, c.cycles, c.mult18, c.dp16kd, c.lut, c.ff]
+            for c in s.layers]
+    header = ["layer", "kind", "lanes", "steps", "period", "latency", "MULT18", "DP16KD", "~LUT", "~FF"]
+    rows.append(["total", "", sum(c.lanes for c in s.layers), "", s.initiation_interval, s.latency,
+                 s.total("mult18"), s.total("dp16kd"), s.total("lut"), s.total("ff")])
     cells = [[str(v) for v in header]] + [[str(v) for v in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    budget = clock_mhz * 1e6 / model.sample_rate
-    met = s.cycles_per_sample <= budget
-    lines.append(f"cycles per sample {s.cycles_per_sample} (one sample in flight, exact)")
-    lines.append(f"at {clock_mhz:g} MHz   {budget:,.1f} cycles per sample available at {model.sample_rate} Hz: "
+    rate = sample_rate or model.sample_rate
+    budget = clock_mhz * 1e6 / rate
+    met = s.initiation_interval <= budget
+    lines.append(f"initiation interval {s.initiation_interval} cycles per sample, latency {s.latency} cycles "
+                 f"(layers pipelined, exact); MAC efficiency {100 * s.mac_efficiency():.1f}%")
+    lines.append(f"at {clock_mhz:g} MHz   {budget:,.1f} cycles per sample available at {rate} Hz: "
                  f"{'MET' if met else 'NOT MET'} (max {s.max_rate(clock_mhz * 1e6):,.0f} samples/s)")
     lines.append("MULT18/DP16KD/LUT/FF are estimates for ECP5; run `synth` for the real counts")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import numpy as np
 from amaranth import Module, ResetInserter, Signal
 from amaranth.sim import Simulator
 
-__all__ = ["SimResult", "stream_through", "measure_latency"]
+__all__ = ["SimResult", "stream_through", "measure_latency", "measure_pipeline", "PipelineTiming"]
 
 
 @dataclass
@@ -137,3 +137,64 @@ def measure_latency(dut, x: np.ndarray) -> list[int]:
     sim.add_testbench(tb)
     sim.run()
     return lat
+
+
+@dataclass
+class PipelineTiming:
+    """Cycle numbers of every input handshake and every output, inputs offered back to back."""
+
+    output: np.ndarray
+    accepted: list[int]
+    emitted: list[int]
+
+    @property
+    def intervals(self) -> list[int]:
+        return [b - a for a, b in zip(self.accepted, self.accepted[1:])]
+
+    @property
+    def latencies(self) -> list[int]:
+        return [e - a for a, e in zip(self.accepted, self.emitted)]
+
+
+def measure_pipeline(dut, x: np.ndarray, *, setup=None, vcd: str | None = None, progress=None) -> PipelineTiming:
+    """Offer every row of ``x`` as early as ``dut`` takes it (``o`` always ready); time each handshake.
+
+    A latency is the cycles from an input handshake to its output's first
+    ``o.valid`` cycle, as :func:`measure_latency` counts them.  ``vcd``: write a
+    waveform trace; ``progress``: called with a message every ~5% of the samples.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    top, _ = _wrap(dut)
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    accepted: list[int] = []
+    emitted: list[int] = []
+    outputs: list[list[int]] = []
+
+    async def tb(ctx):
+        if setup is not None:
+            await setup(ctx, dut)
+        ctx.set(dut.o.ready, 1)
+        cycle, t = 0, 0
+        while len(outputs) < len(x):
+            if t < len(x):
+                for j, v in enumerate(x[t]):
+                    ctx.set(dut.i.payload[j], int(v))
+            ctx.set(dut.i.valid, int(t < len(x)))
+            _, _, i_ready, o_valid, payload = await ctx.tick().sample(dut.i.ready, dut.o.valid, dut.o.payload)
+            if t < len(x) and i_ready:
+                accepted.append(cycle)
+                t += 1
+            if o_valid:
+                emitted.append(cycle)
+                outputs.append([int(v) for v in payload])
+                if progress is not None and len(outputs) % max(1, len(x) // 20) == 0:
+                    progress(f"rtl/pysim: {len(outputs):,}/{len(x):,} samples")
+            cycle += 1
+            if cycle > 10_000_000:
+                raise RuntimeError("no output: the design hangs")
+
+    sim.add_testbench(tb)
+    with sim.write_vcd(vcd) if vcd else contextlib.nullcontext():
+        sim.run()
+    return PipelineTiming(np.array(outputs, dtype=np.int64).reshape(len(x), -1), accepted, emitted)

@@ -1,0 +1,167 @@
+"""Hardware at scale: plan each network for a board and sample rate, then place and route it for real.
+
+    PYTHONPATH=. python benchmarks/hardware.py                       # every row (tens of minutes on 2 cores)
+    PYTHONPATH=. python benchmarks/hardware.py --rows qb,qb_mclk     # some rows
+    PYTHONPATH=. python benchmarks/hardware.py --plan-only           # planner figures only (seconds)
+    PYTHONPATH=. python benchmarks/hardware.py --family colorlight_i5 # largest fpga_wide-shaped network per rate
+
+Each row: the planner's lanes for the network, board, sample rate and clock,
+then the standalone Network through yosys ``synth_ecp5`` and nextpnr-ecp5
+(YoWASP) on the board's part.  Printed as a table and written as JSON
+(``--json``, default ``build/bench-hardware/hardware.json``), with the
+estimator's MULT18X18D / DP16KD / LUT / FF beside nextpnr's counts and the
+error in percent.  Nothing here is asserted; figures are this machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nnhdl.configs import random_model  # noqa: E402
+from nnhdl.errors import NnhdlError  # noqa: E402
+from nnhdl.hdl.planner import plan  # noqa: E402
+from nnhdl.model import Model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: name -> (network, board, sample rate, clock MHz or None for the planner's)
+ROWS = {
+    "qb": ("fpga_qb", "ecpix5", 192000, None),
+    "qb_mclk": ("fpga_qb", "ecpix5", 192000, 49.152),  # MCLK alone: 256 cycles, no crossing
+    "po2": ("fpga_po2", "ecpix5", 192000, None),
+    "po2_i5": ("fpga_po2", "colorlight_i5", 192000, None),
+    "wide": ("fpga_wide", "ecpix5", 192000, None),
+}
+
+
+def _model(name: str) -> Model:
+    bundled = ROOT / "nnhdl" / "models" / f"{name}.npz"
+    return Model.load(str(bundled)) if bundled.exists() else random_model(name, seed=0)
+
+
+def _err(pred: float, meas: float | None) -> str:
+    return "-" if not meas else f"{100 * (pred - meas) / meas:+.0f}%"
+
+
+def run_row(key: str, build_root: Path, plan_only: bool) -> dict:
+    net_name, board, rate, clock = ROWS[key]
+    model = _model(net_name)
+    started = time.perf_counter()
+    try:
+        p = plan(model, board, sample_rate=rate, clock_mhz=clock)
+    except NnhdlError as e:
+        return {"row": key, "network": net_name, "board": board, "sample_rate": rate, "error": str(e)}
+    row = {"row": key, "network": net_name, "board": board, "sample_rate": rate, "plan": p.to_json()}
+    if plan_only:
+        return row
+    from nnhdl.synth import place_and_route
+
+    res = place_and_route(model, p.lanes, build_root / key, board=board)
+    row["pnr"] = res.to_json()
+    row["build_seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def family(channels: int) -> Model:
+    """fpga_wide's shape with ``channels`` filters per K=4 layer (fpga_wide is 64)."""
+    from nnhdl.configs import LayerSpec, NetworkSpec
+
+    c = channels
+    spec = NetworkSpec(f"wide{c}", 4, (LayerSpec(4, 1, c), LayerSpec(4, 4, c), LayerSpec(4, 16, c),
+                                       LayerSpec(4, 64, c), LayerSpec(1, 1, 4, "qb", "none")))
+    return random_model(spec, seed=0)
+
+
+def largest_of_family(board: str, rate: int) -> tuple[int, dict | None]:
+    """The most filters per layer the planner fits on ``board`` at ``rate`` (estimates, no P&R)."""
+    best, figures = 0, None
+    for c in range(2, 257):
+        try:
+            p = plan(family(c), board, sample_rate=rate)
+        except NnhdlError:
+            continue
+        best, figures = c, p.to_json()
+    return best, figures
+
+
+def table(rows: list[dict]) -> str:
+    head = ["row", "network", "board", "kHz", "MHz", "lanes", "II", "budget", "latency", "MAC eff",
+            "MULT18 est/real", "DP16KD est/real", "LUT est/real (err)", "FF est/real (err)", "Fmax", "build s"]
+    out = [head]
+    for r in rows:
+        if "error" in r:
+            out.append([r["row"], r["network"], r["board"], str(r["sample_rate"] // 1000), "refused: " + r["error"]]
+                       + [""] * (len(head) - 5))
+            continue
+        p = r["plan"]
+        u = r.get("pnr", {}).get("utilisation", {})
+
+        def used(bel):
+            return u.get(bel, {}).get("used")
+
+        # nextpnr lists a cell type only when it is used: absent means 0 once a run exists
+        m = (used("MULT18X18D") or 0) if u else None
+        d = (used("DP16KD") or 0) if u else None
+        lut, ff = used("TRELLIS_COMB"), used("TRELLIS_FF")
+        fmax = r.get("pnr", {}).get("fmax_mhz")
+        out.append([r["row"], r["network"], r["board"], str(r["sample_rate"] // 1000), f"{p['clock_mhz']:g}",
+                    ",".join(map(str, p["lanes"])), str(p["initiation_interval"]), str(p["budget_cycles"]),
+                    str(p["latency_cycles"]), f"{100 * p['mac_efficiency']:.0f}%",
+                    f"{p['mult18']}/{'-' if m is None else m}", f"{p['dp16kd']}/{'-' if d is None else d}",
+                    f"{p['lut']}/{lut or '-'} ({_err(p['lut'], lut)})", f"{p['ff']}/{ff or '-'} ({_err(p['ff'], ff)})",
+                    "-" if fmax is None else f"{fmax:.1f}", str(r.get("build_seconds", "-"))])
+    widths = [max(len(row[i]) for row in out if i < len(row)) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {', '.join(ROWS)}")
+    ap.add_argument("--plan-only", action="store_true", help="planner figures only, no yosys/nextpnr")
+    ap.add_argument("--build-root", default=str(ROOT / "build" / "bench-hardware"))
+    ap.add_argument("--json", default=None, help="JSON output (default BUILD_ROOT/hardware.json)")
+    ap.add_argument("--family", default=None, metavar="BOARD",
+                    help="instead: the largest fpga_wide-shaped network the planner fits on BOARD at 192 and 48 kHz")
+    args = ap.parse_args()
+    if args.family:
+        from nnhdl.hdl.planner import PARTS
+
+        part = PARTS[args.family]
+        for rate in (192000, 48000):
+            c, f = largest_of_family(args.family, rate)
+            if f is None:
+                print(f"{args.family} @ {rate} Hz: nothing of the family fits")
+                continue
+            limit = part.mult18 * f["budget_cycles"]
+            print(f"{args.family} @ {rate} Hz: {c} filters per layer, {f['macs_per_sample']:,} MACs/sample, "
+                  f"lanes {f['lanes']}, {f['mult18']} MULT18X18D, ~{f['dp16kd']} DP16KD, ~{f['lut']} LUT, "
+                  f"II {f['initiation_interval']}/{f['budget_cycles']} at {f['clock_mhz']:g} MHz; "
+                  f"{100 * f['macs_per_sample'] / limit:.0f}% of the part's MAC limit "
+                  f"({part.mult18} x {f['budget_cycles']} = {limit:,})")
+        return 0
+    keys = [k for k in args.rows.split(",") if k]
+    unknown = [k for k in keys if k not in ROWS]
+    if unknown:
+        print(f"unknown rows {unknown}; choose from {', '.join(ROWS)}", file=sys.stderr)
+        return 2
+    root = Path(args.build_root)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k in keys:
+        print(f"== {k}: {ROWS[k]}", file=sys.stderr, flush=True)
+        rows.append(run_row(k, root, args.plan_only))
+    print(table(rows))
+    out = Path(args.json or root / "hardware.json")
+    out.write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"written {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
