@@ -192,7 +192,6 @@ def load_weights(board: Board, model: Model, *, built_manifest: dict | None = No
     if n != len(image):
         raise NnhdlError(f"the board holds {n} weights, the model {len(image)}")
     words = [int(v) & 0xFFFF for v in image]
-    bank = _active_bank(board)
     progress(f"writing {len(words)} weights into bank {1 - bank}")
     try:
         board.write("weight_addr", 0)

@@ -203,8 +203,8 @@ def test_killed_upload_leaves_the_active_bank_and_a_retry_succeeds(board, tmp_pa
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
         client = subprocess.Popen([sys.executable, "-m", "boards.pmod", "load-weights", "--model",
                                    str(board["dir"] / "new.npz"), "--port", url, "--build-dir", bdir],
-                                  cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        for line in client.stderr:
+                                  cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for line in client.stdout:  # load-weights reports its progress on stdout
             if line.startswith("verifying"):
                 break
         time.sleep(0.5)  # into the read-back of the inactive bank
