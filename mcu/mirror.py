@@ -39,7 +39,7 @@ import numpy as np
 
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model
-from nnhdl.reference import FLOAT32_UNIT_ROUNDOFF, tap_history
+from nnhdl.reference import dot_error_gamma, tap_history
 
 from .emit_f32 import float_weights, relu_bounds
 
@@ -185,9 +185,7 @@ def check_trace(model: Model, x: np.ndarray, c_trace: list[np.ndarray]) -> tuple
         g = tap_history(h, layer).reshape(len(x), -1).astype(np.float32)
         g64, w64 = g.astype(np.float64), w.astype(np.float64)
         k = layer.taps
-        nu = k * FLOAT32_UNIT_ROUNDOFF
-        nu64 = k * 2.0 ** -53
-        bound = (nu / (1 - nu) + nu64 / (1 - nu64)) * (np.abs(g64) @ np.abs(w64)) + k * _TINY
+        bound = dot_error_gamma(k) * (np.abs(g64) @ np.abs(w64)) + k * _TINY
         exact = g64 @ w64
         mm = results[0]
         for t in range(len(x)):

@@ -21,7 +21,7 @@ from .fixedpoint import accumulate, activate, requantize
 from .model import Layer, Model
 
 __all__ = ["evaluate", "evaluate_layer", "tap_history", "StreamingModel", "evaluate_float", "evaluate_float_bound",
-           "FLOAT32_UNIT_ROUNDOFF", "check_input"]
+           "FLOAT32_UNIT_ROUNDOFF", "dot_error_gamma", "check_input"]
 
 
 def check_input(model: Model, x: np.ndarray) -> np.ndarray:
@@ -147,6 +147,12 @@ _FLOAT64_UNIT_ROUNDOFF = 2.0 ** -53
 _FLOAT32_TINY = 2.0 ** -126
 
 
+def dot_error_gamma(n: int, u: float = FLOAT32_UNIT_ROUNDOFF) -> float:
+    """gamma_n(u) + gamma_n(2**-53): bound on |computed - exact| / sum|terms| of an n-term dot product
+    evaluated in any order at unit roundoff ``u`` and compared with a float64 evaluation."""
+    return _gamma(n, u) + _gamma(n, _FLOAT64_UNIT_ROUNDOFF)
+
+
 def _gamma(n: int, u: float) -> float:
     """Higham's gamma_n = n*u / (1 - n*u): the relative error bound of a sum of n rounded products."""
     nu = n * u
@@ -194,7 +200,7 @@ def evaluate_float_bound(model: Model, x: np.ndarray, unit_roundoff: float | Non
             err = np.zeros_like(h)
             continue
         n = layer.taps + 1
-        gamma = _gamma(n, unit_roundoff) + _gamma(n, _FLOAT64_UNIT_ROUNDOFF)
+        gamma = dot_error_gamma(n, unit_roundoff)
         aw = np.abs(w)
         etaps = tap_history(err, layer).reshape(h.shape[0], -1)
         e = etaps @ aw + gamma * ((np.abs(taps) + etaps) @ aw + np.abs(b)) + n * _FLOAT32_TINY
