@@ -7,10 +7,15 @@
 
 Each row: the planner's lanes for the network, board, sample rate and clock,
 then the standalone Network through yosys ``synth_ecp5`` and nextpnr-ecp5
-(YoWASP) on the board's part.  Printed as a table and written as JSON
-(``--json``, default ``build/bench-hardware/hardware.json``), with the
-estimator's MULT18X18D / DP16KD / LUT / FF beside nextpnr's counts and the
-error in percent.  Nothing here is asserted; figures are this machine's.
+(YoWASP) on the board's part.  The ``i5_*`` rows first search the largest
+member of fpga_wide's family (filters per layer) that the planner fits on the
+Colorlight i5 at that rate, then build it.  Each row prints as it finishes;
+the whole table follows and is written as JSON (``--json``, default
+``build/bench-hardware/hardware.json``), with the estimator's MULT18X18D /
+DP16KD / LUT / FF beside nextpnr's counts and the error in percent, and the
+share of the part's MAC limit (its MULT18X18D x the cycle budget).  A row that
+fails prints FAILED and the run goes on (non-zero exit at the end).  Nothing
+here is asserted; figures are this machine's.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.rows import Rows  # noqa: E402
 from nnhdl.configs import random_model  # noqa: E402
 from nnhdl.errors import NnhdlError  # noqa: E402
 from nnhdl.hdl.planner import plan  # noqa: E402
@@ -30,17 +36,26 @@ from nnhdl.model import Model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: name -> (network, board, sample rate, clock MHz or None for the planner's)
+#: name -> (network, board, sample rate, clock MHz or None for the planner's); network "family" = the
+#: largest fpga_wide-shaped network the planner fits on the board at that rate
 ROWS = {
     "qb": ("fpga_qb", "ecpix5", 192000, None),
     "qb_mclk": ("fpga_qb", "ecpix5", 192000, 49.152),  # MCLK alone: 256 cycles, no crossing
     "po2": ("fpga_po2", "ecpix5", 192000, None),
     "po2_i5": ("fpga_po2", "colorlight_i5", 192000, None),
     "wide": ("fpga_wide", "ecpix5", 192000, None),
+    "i5_192k": ("family", "colorlight_i5", 192000, None),
+    "i5_48k": ("family", "colorlight_i5", 48000, None),
 }
 
 
-def _model(name: str) -> Model:
+def _model(name: str, board: str, rate: int) -> Model:
+    """The bundled trained model when there is one (what users build), else random weights of that shape."""
+    if name == "family":
+        c, _ = largest_of_family(board, rate)
+        if not c:
+            raise NnhdlError(f"no member of fpga_wide's family fits the {board} at {rate} Hz")
+        return family(c)
     bundled = ROOT / "nnhdl" / "models" / f"{name}.npz"
     return Model.load(str(bundled)) if bundled.exists() else random_model(name, seed=0)
 
@@ -51,13 +66,10 @@ def _err(pred: float, meas: float | None) -> str:
 
 def run_row(key: str, build_root: Path, plan_only: bool) -> dict:
     net_name, board, rate, clock = ROWS[key]
-    model = _model(net_name)
     started = time.perf_counter()
-    try:
-        p = plan(model, board, sample_rate=rate, clock_mhz=clock)
-    except NnhdlError as e:
-        return {"row": key, "network": net_name, "board": board, "sample_rate": rate, "error": str(e)}
-    row = {"row": key, "network": net_name, "board": board, "sample_rate": rate, "plan": p.to_json()}
+    model = _model(net_name, board, rate)
+    p = plan(model, board, sample_rate=rate, clock_mhz=clock)
+    row = {"row": key, "network": model.name or net_name, "board": board, "sample_rate": rate, "plan": p.to_json()}
     if plan_only:
         return row
     from nnhdl.synth import place_and_route
@@ -90,8 +102,15 @@ def largest_of_family(board: str, rate: int) -> tuple[int, dict | None]:
     return best, figures
 
 
+def mac_limit(p: dict) -> int:
+    """The part's MACs per sample at this plan's clock and rate: every MULT18X18D busy every cycle."""
+    from nnhdl.hdl.planner import PARTS
+
+    return PARTS[p["board"]].mult18 * p["budget_cycles"]
+
+
 def table(rows: list[dict]) -> str:
-    head = ["row", "network", "board", "kHz", "MHz", "lanes", "II", "budget", "latency", "MAC eff",
+    head = ["row", "network", "board", "kHz", "MHz", "lanes", "MACs", "% limit", "II", "budget", "latency", "MAC eff",
             "MULT18 est/real", "DP16KD est/real", "LUT est/real (err)", "FF est/real (err)", "Fmax", "build s"]
     out = [head]
     for r in rows:
@@ -111,7 +130,9 @@ def table(rows: list[dict]) -> str:
         lut, ff = used("TRELLIS_COMB"), used("TRELLIS_FF")
         fmax = r.get("pnr", {}).get("fmax_mhz")
         out.append([r["row"], r["network"], r["board"], str(r["sample_rate"] // 1000), f"{p['clock_mhz']:g}",
-                    ",".join(map(str, p["lanes"])), str(p["initiation_interval"]), str(p["budget_cycles"]),
+                    ",".join(map(str, p["lanes"])), f"{p['macs_per_sample']:,}",
+                    f"{100 * p['macs_per_sample'] / mac_limit(p):.0f}%",
+                    str(p["initiation_interval"]), str(p["budget_cycles"]),
                     str(p["latency_cycles"]), f"{100 * p['mac_efficiency']:.0f}%",
                     f"{p['mult18']}/{'-' if m is None else m}", f"{p['dp16kd']}/{'-' if d is None else d}",
                     f"{p['lut']}/{lut or '-'} ({_err(p['lut'], lut)})", f"{p['ff']}/{ff or '-'} ({_err(p['ff'], ff)})",
@@ -152,15 +173,25 @@ def main() -> int:
         return 2
     root = Path(args.build_root)
     root.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, status = [], Rows()
+
+    def brief(r: dict) -> str:
+        p, pnr = r["plan"], r.get("pnr", {})
+        fmax = pnr.get("fmax_mhz")
+        return (f"{r['network']}: lanes {p['lanes']}, II {p['initiation_interval']}/{p['budget_cycles']}, "
+                f"{p['mult18']} MULT18X18D, {p['dp16kd']} DP16KD (est.)"
+                + ("" if not pnr else f", Fmax {fmax} MHz, {r['build_seconds']} s"))
+
     for k in keys:
         print(f"== {k}: {ROWS[k]}", file=sys.stderr, flush=True)
-        rows.append(run_row(k, root, args.plan_only))
+        r = status.run(k, lambda: run_row(k, root, args.plan_only), brief)
+        rows.append(r if r is not None else {"row": k, "network": ROWS[k][0], "board": ROWS[k][1],
+                                             "sample_rate": ROWS[k][2], "error": status.last_error})
     print(table(rows))
     out = Path(args.json or root / "hardware.json")
     out.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"written {out}", file=sys.stderr)
-    return 0
+    return status.exit_status()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ class Rows:
     def __init__(self) -> None:
         self.failed: list[str] = []
         self.done = 0
+        self.last_error = ""  # why the most recent failed row failed (for tables that list it again)
 
     def run(self, label: str, measure: Callable[[], Any], show: Callable[[Any], str]) -> Any | None:
         """Measure one row; print ``label  show(result)``, or ``label  FAILED: ...`` and return None."""
@@ -40,6 +41,7 @@ class Rows:
 
     def _fail(self, label: str, why: str) -> None:
         self.failed.append(label)
+        self.last_error = why
         print(f"{label}  FAILED: {why}", flush=True)
         return None
 
