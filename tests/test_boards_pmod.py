@@ -150,15 +150,38 @@ def test_too_many_multipliers_for_the_board(tmp_path, capsys):
 
 
 def test_default_build_is_planned_to_fit(tmp_path):
-    """Without --lanes the planner picks lanes that fit the i5 and keep the latency in one frame."""
+    """Without --lanes the planner picks lanes that fit the i5 on MCLK; the answer to frame f leaves in
+    frame f+2+D with D the least whole number of extra frames that holds the latency (+ the margin);
+    --latency-in-period plans for f+2 (D = 0) instead."""
     from soc.build import MCLK_MARGIN, BuildOptions, build, default_model
 
     model, _ = default_model()
-    r = build(BuildOptions(board="colorlight_i5", model=model, build_dir=tmp_path / "b", run_tools=False),
-              log=lambda s: None)
-    p = r["plan"]
-    assert r["clocking"] == "mclk" and p["budget_cycles"] == 256 and p["mult18"] <= 28
-    assert p["latency_cycles"] + MCLK_MARGIN <= 256 and p["lanes"] == r["lanes"]
+    for cap in (False, True):
+        r = build(BuildOptions(board="colorlight_i5", model=model, build_dir=tmp_path / f"b{cap}", run_tools=False,
+                               latency_in_period=cap), log=lambda s: None)
+        p = r["plan"]
+        assert r["clocking"] == "mclk" and p["budget_cycles"] == 256 and p["mult18"] <= 28
+        assert p["lanes"] == r["lanes"] and p["latency_cycles"] == r["latency_cycles"]
+        assert p["initiation_interval"] + MCLK_MARGIN <= 256
+        lat = p["latency_cycles"] + MCLK_MARGIN
+        d = r["delay_frames"]
+        assert (d == 0 and lat <= 256) or d * 256 < lat <= (d + 1) * 256
+        assert r["latency_frames"] == 2 + d
+        if cap:
+            assert d == 0
+        else:
+            uncapped = p
+    assert uncapped["mult18"] <= p["mult18"]  # the cap can only cost multipliers
+
+
+def test_latency_in_period_refuses_lanes_that_need_more(tmp_path, capsys):
+    """fpga_qb at two lanes per layer, 125 MHz, 192 kHz: a sample every 514 (+16) of 651 cycles keeps
+    up, but its 801 (+16) cycles of latency do not fit one period: refused when f+2 is asked for."""
+    rc = main(["build", "--lanes", "2", "--sys-clock-mhz", "125", "--latency-in-period", "--build-dir",
+               str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "frame f+2" in err and "drop --latency-in-period" in err
+    assert not (tmp_path / "b" / "report.json").exists()
 
 
 @pytest.mark.parametrize("clocking,board,rate", [("mclk", "ecpix5", 192000), ("cdc", "ecpix5", 192000),
