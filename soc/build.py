@@ -25,6 +25,7 @@ from typing import Callable
 
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model, write_atomically
+from nnhdl.stages import run_stages
 
 from .calibration import CalConstants
 from .core import extra_frames
@@ -239,9 +240,12 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
 
     gw = build_dir / "gateware"
     gw.mkdir(parents=True, exist_ok=True)
-    log("converting the Amaranth core to Verilog ...")
+    log("  Amaranth -> Verilog (the pmod core) ...")
+    t = time.monotonic()
     top = core(p)
     text, ports = to_verilog(top, CORE_NAME)
+    amaranth_seconds = round(time.monotonic() - t, 1)
+    log(f"  Amaranth -> Verilog (the pmod core) done in {amaranth_seconds:.1f} s")
     vpath = gw / f"{CORE_NAME}.v"
     write_atomically(vpath, lambda f: f.write(text), mode="w", durable=True)  # LiteX reads it below
 
@@ -258,13 +262,21 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     old_path = os.environ.get("PATH", "")
     os.environ["PATH"] = env["PATH"]
     out = io.StringIO()
+    stage_seconds: dict[str, float] = {"Amaranth -> Verilog (the pmod core)": amaranth_seconds}
     try:
+        t = time.monotonic()
         with contextlib.redirect_stdout(out):
             soc = PmodSoC(platform, board, model, vpath, ports, sys_clk_hz=sys_mhz * 1e6, sample_rate=rate,
                           addr_width=net.addr_width, clocking=clocking)
             builder = Builder(soc, output_dir=str(build_dir), csr_csv=str(build_dir / "csr.csv"),
                               compile_software=False, compile_gateware=True)
-            builder.build(build_name=BUILD_NAME, run=opts.run_tools, seed=opts.seed)
+            builder.build(build_name=BUILD_NAME, run=False, seed=opts.seed)  # the script: run below, stage by stage
+        stage = "LiteX: SoC Verilog and build script"
+        stage_seconds[stage] = round(time.monotonic() - t, 1)
+        log(f"  {stage} done in {stage_seconds[stage]:.1f} s")
+        if opts.run_tools:
+            stage_seconds.update(run_stages(gw / f"build_{BUILD_NAME}.sh", gw, env=env, pnr_log="nextpnr.log",
+                                            log=log))
     except (OSError, RuntimeError, SystemExit) as e:
         with contextlib.suppress(OSError):
             (build_dir / "build.log").write_text(out.getvalue())
@@ -316,6 +328,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         "tool_versions": tool_versions(),
         "bitstream": str(bit.relative_to(build_dir)),
         "csr_csv": "csr.csv",
+        "stage_seconds": stage_seconds,
         "build_seconds": round(time.monotonic() - t0, 1),
     }
     write_atomically(build_dir / "report.json", lambda f: f.write(json.dumps(report, indent=1)), mode="w")
