@@ -55,6 +55,20 @@ def test_build_report_and_flash_without_board(tmp_path, capsys):
     for reg in ("nn_weight_data", "nn_shape_id", "nn_overruns", "nn_cycles"):
         assert f",{reg}," in csr
     assert "MULT18X18D" in r.stdout and "Fmax sys" in r.stdout  # the printed table
+    # each stage said as it runs, with its time, in order; the plan and the stage times in the report
+    said = [l.strip() for l in r.stderr.splitlines()]
+    order = ["Amaranth -> Verilog (the pmod core) done in", "LiteX: SoC Verilog and build script done in",
+             "yosys: synthesis ...", "yosys: synthesis done in", "nextpnr ...", "nextpnr: packing",
+             "nextpnr: placement", "nextpnr: routing", "nextpnr done in", "ecppack: bitstream done in"]
+    at = [next(i for i, l in enumerate(said) if l.startswith(o)) for o in order]
+    assert at == sorted(at), said
+    assert list(rep["stage_seconds"]) == ["Amaranth -> Verilog (the pmod core)", "LiteX: SoC Verilog and build script",
+                                          "yosys: synthesis", "nextpnr", "ecppack: bitstream"]
+    assert sum(rep["stage_seconds"].values()) <= rep["build_seconds"]
+    assert rep["plan"]["lanes"] == rep["lanes"] and rep["plan"]["budget_cycles"] == rep["cycle_budget"]
+    assert rep["plan"]["latency_cycles"] == rep["latency_cycles"]
+    assert rep["latency_frames"] == 2 + rep["delay_frames"] and rep["delay_frames"] == 0  # 91 + 16 of 520
+    assert f"frame f+{rep['latency_frames']}" in r.stderr
     rpt = (bdir / "gateware" / "nnhdl_pmod_soc.rpt").read_text()
     assert "using FF mapping for memory nnhdl_pmod_soc.shadow" not in rpt  # RAM, not flip-flops
 
