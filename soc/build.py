@@ -53,7 +53,7 @@ class BuildOptions:
     lanes: object = None
     cal_path: str | None = None
     seed: int = 1
-    clocking: str = "auto"  # "mclk" when the schedule fits 256 cycles and no --sys-clock-mhz, else "cdc"
+    clocking: str = "auto"  # "mclk" when a sample fits 256 cycles and no --sys-clock-mhz, else "cdc"
     run_tools: bool = True  # False: write the Verilog/scripts only (fast checks), no bitstream
     latency_in_period: bool = False  # plan and check for the whole latency in one period (f+2, D = 0)
 
