@@ -94,6 +94,40 @@ def test_wav_through_the_codec_pins_equals_the_reference_cli(sim, lag, tmp_path,
     assert report["latency_frames"] == k and report["delay_frames"] == k - 2
 
 
+def test_latency_beyond_one_period_with_the_crossing(cache, tmp_path, capsys):
+    """The whole SoC, clock crossing included, with a small random network at one lane on a 16 MHz
+    system clock: a sample every 50 (+16) of 83 cycles, 91 (+16) from input to output, so D = 1 (the
+    least D with 107 <= (D + 1) x 83) and jack 0 is the golden model's answer 3 frames later."""
+    from nnhdl.hdl.network import Network
+    from tests.soc_helpers import small_model
+
+    model = small_model(4)
+    model.save(tmp_path / "m.npz")
+    net = Network(model, lanes=1, banks=2)
+    net._MustUse__silence = True  # figures only
+    budget = int(16e6 // 192000)
+    assert net.initiation_interval + 16 <= budget < net.latency + 16 <= 2 * budget
+    k = 3
+    n = 1500
+    rng = np.random.default_rng(6)
+    t = np.arange(n)
+    wav = np.stack([np.round(15000 * np.sin(2 * np.pi * t / 91)) + rng.integers(-500, 500, n),
+                    np.repeat(rng.integers(-20000, 20000, n // 100 + 1), 100)[:n], np.full(n, -4000),
+                    np.zeros(n)], axis=1).astype(np.int16)
+    wavfile.write(tmp_path / "in.wav", 192000, wav)
+    assert pmod_main(["sim", "--model", str(tmp_path / "m.npz"), "--sample-rate", "192000", "--sys-clock-mhz", "16",
+                      "--lanes", "1", "--input", str(tmp_path / "in.wav"), "--output", str(tmp_path / "out.wav"),
+                      "--uart-port", "0", "--build-dir", str(tmp_path / "b")]) == 0
+    assert f"simulated {n + k} samples" in capsys.readouterr().out
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["clocking"] == "cdc" and report["latency_frames"] == k
+    _, out = wavfile.read(tmp_path / "out.wav")
+    want = np.clip(evaluate(model, board_inputs(wav.astype(np.int64), model.input_dim))[:, 0] * 4, -32768, 32767)
+    np.testing.assert_array_equal(out[:k], 0)
+    np.testing.assert_array_equal(out[k:, 0], want)
+    assert np.ptp(want) > 1000
+
+
 JACK = 0x0B  # input jack 2 unplugged
 DEADLINE = 8.6e6 / 256  # frames: the sequencer waits 2 x 255 << 14 cycles around the codec reset (~0.7 s)
 
