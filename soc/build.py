@@ -2,9 +2,10 @@
 
 Steps: pick the model and clocks, check the network's initiation interval
 against the budget (f_sys / fs) and derive D, the frames its latency adds
-beyond the board's f+2 (``soc.core.extra_frames``), convert the Amaranth core to Verilog, let
-LiteX build the SoC with the YoWASP tools, then parse nextpnr's log for
-utilisation and Fmax.  Timing below a clock's target, a design that does not
+beyond the board's f+2 (``soc.core.extra_frames``), convert the Amaranth core
+to Verilog, let LiteX write the SoC and its build script, run the YoWASP tools
+stage by stage (``nnhdl.stages``), then parse nextpnr's log for utilisation
+and Fmax.  Timing below a clock's target, a design that does not
 fit, or a network too slow for the sample rate is an :class:`NnhdlError`
 naming the figure — never a silently broken bitstream.
 """

@@ -54,8 +54,9 @@ def _counts(y: list) -> np.ndarray:
 
 def check_one_switch(dac: np.ndarray, counts: np.ndarray, old, new, latency: int, window: int = 500) -> int:
     """Assert output jack 0 is ``old``'s golden output up to one sample and ``new``'s weights (same
-    activation history) from it on, every sample, ``latency`` frames later; return that sample.  (The first sample that differs
-    from ``old`` may come after the switch if both models agree for a while: try the samples before.)"""
+    activation history) from it on, every sample, ``latency`` frames later; return that sample.
+    (The first sample that differs from ``old`` may come after the switch if both models agree for
+    a while: try the samples before.)"""
     n = len(dac) - latency
     x = board_inputs(counts[:n], old.input_dim)
     got = dac[latency:, 0]

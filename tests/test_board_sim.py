@@ -1,8 +1,9 @@
 """The board without the board: the bundled model's whole SoC in Verilator (soc.board_sim).
 
 Audio goes in and out through the simulated codec pins and is compared with the
-reference CLI at the exact latency (2 + D frames, soc.core); the I2C log with DESIGN §6; the counters and ids are read by the
-real host CLI over the simulated UART and the real UARTBone gateware.  48 kHz
+reference CLI at the exact latency (2 + D frames, soc.core); the I2C log with
+DESIGN §6; the counters and ids are read by the real host CLI over the
+simulated UART and the real UARTBone gateware.  48 kHz
 keeps the cycle count down (one sample = 256 system clocks in both rates).
 """
 
