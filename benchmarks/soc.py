@@ -41,6 +41,10 @@ def main() -> int:
         print(f"Fmax {clk:<17} {f['fmax_mhz']:.1f} MHz (target {f['target_mhz']:.1f} MHz)")
     print(f"cycles per sample      {r['cycles_per_sample']} of {r['cycle_budget']} "
           f"({100 * r['cycles_per_sample'] / r['cycle_budget']:.0f}% of the budget)")
+    print(f"latency                {r['latency_cycles']} cycles: frame f out in frame f+{r['latency_frames']} "
+          f"(D = {r['delay_frames']})")
+    for stage, secs in r["stage_seconds"].items():
+        print(f"  {stage:<36} {secs:6.1f} s")
     return 0
 
 

@@ -55,6 +55,11 @@ def flash(board_name: str, bitstream: Path) -> None:
                          f"powered (and do you have permission to open its USB device)?")
 
 
+LATENCY_HELP = ("keep the whole network latency in one sample period: the answer to frame f goes out in "
+                "frame f+2 (default: only the initiation interval must fit, the answer goes out in frame "
+                "f+2+D, D printed by the build)")
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from soc.build import BuildOptions, build, summary_table
 
@@ -67,7 +72,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     report = build(BuildOptions(board=args.board, model_path=args.model, sample_rate=args.sample_rate,
                                 sys_clock_mhz=args.sys_clock_mhz, build_dir=Path(args.build_dir),
                                 lanes=_lanes(args.lanes), cal_path=args.cal, seed=args.seed,
-                                clocking=args.clocking))
+                                clocking=args.clocking, latency_in_period=args.latency_in_period))
     print(summary_table(report))
     print(f"bitstream: {Path(args.build_dir) / report['bitstream']}")
     if args.flash:
@@ -159,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "auto (default): mclk when the network fits and no --sys-clock-mhz is given")
     b.add_argument("--lanes", default=None, help="multipliers per layer: N or N1,N2,... (default: the planner's, see `nnhdl plan`)")
     b.add_argument("--cal", default=None, help="calibration constants (JSON, see soc/cal_default.json)")
+    b.add_argument("--latency-in-period", action="store_true", help=LATENCY_HELP)
     b.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr placement seed")
     b.add_argument("--build-dir", type=output_dir, default=str(DEFAULT_BUILD_DIR))
     once = b.add_mutually_exclusive_group()

@@ -22,8 +22,10 @@ from nnhdl.model import write_atomically
 
 EPILOG = """\
 With --input, DAC frame k of --output (4 channels: the output jacks) is the network's answer to input
-frame k - 2 (latency 2 samples); with the default calibration and every jack plugged, output jack 0
-equals column 0 of `python -m nnhdl run --target reference` on the same WAV, delayed by 2 samples.
+frame k - 2 - D (D as the build prints it and report.json's latency_frames = 2 + D records; D = 0
+when the network's whole latency fits one sample period); with the default calibration and every
+jack plugged, output jack 0 equals column 0 of `python -m nnhdl run --target reference` on the same
+WAV, delayed by 2 + D samples.
 WAV channel c plays input jack c (at most 4 channels; missing ones are silent).  Without --input the
 bundled test signal loops until Ctrl-C (or --seconds).  The UART (UARTBone, 115200 baud in the
 gateware) is at socket://localhost:PORT while it runs.
@@ -49,6 +51,8 @@ def add_sim_parser(sub, *, default_dir: Path, default_port: int, func) -> None:
     s.add_argument("--board", default="ecpix5", choices=["ecpix5", "colorlight_i5"])
     s.add_argument("--clocking", default="auto", choices=["auto", "mclk", "cdc"], help="as for build")
     s.add_argument("--sys-clock-mhz", type=float, default=None, help="as for build (cdc clocking)")
+    s.add_argument("--lanes", default=None, help="multipliers per layer, as for build (default: the planner's)")
+    s.add_argument("--latency-in-period", action="store_true", help="as for build")
     s.add_argument("--cal", default=None, help="calibration constants (JSON), as for build")
     s.add_argument("--build-dir", default=str(default_dir), help="where csr.csv and report.json are written")
     s.set_defaults(func=func)
@@ -60,7 +64,8 @@ def _say(msg: str) -> None:
 
 def run_sim(args: argparse.Namespace) -> int:
     from nnhdl.audio_io import read_wav_counts
-    from soc.board_sim import LATENCY_FRAMES, BoardSim, build_sim, codec_adc, demo_signal, write_board_files
+    from boards.pmod import _lanes
+    from soc.board_sim import BoardSim, build_sim, codec_adc, demo_signal, write_board_files
     from soc.build import BuildOptions
 
     for path in (args.output, args.i2c_log):
@@ -83,7 +88,8 @@ def run_sim(args: argparse.Namespace) -> int:
             raise NnhdlError(f"{args.input}: has {counts.shape[1]} channels; the pmod has 4 input jacks")
     build_dir = Path(args.build_dir)
     sim = build_sim(BuildOptions(board=args.board, model_path=args.model, sample_rate=args.sample_rate,
-                                 sys_clock_mhz=args.sys_clock_mhz, cal_path=args.cal, clocking=args.clocking),
+                                 sys_clock_mhz=args.sys_clock_mhz, cal_path=args.cal, clocking=args.clocking,
+                                 lanes=_lanes(args.lanes), latency_in_period=args.latency_in_period),
                     log=_say)
     rate = sim.sample_rate
     if counts is not None and wav_rate != rate:
@@ -92,7 +98,7 @@ def run_sim(args: argparse.Namespace) -> int:
 
     if counts is not None:
         adc, loop = codec_adc(counts), False
-        frames = len(adc) + LATENCY_FRAMES
+        frames = len(adc) + sim.latency_frames
     else:
         adc, loop, frames = codec_adc(demo_signal(rate)), True, None
     if args.seconds is not None:
@@ -116,7 +122,8 @@ def run_sim(args: argparse.Namespace) -> int:
                        progress=progress)
         run.start()
         try:
-            _say(f"simulating {sim.model_desc} at {rate} Hz ({sim.clocking} clocking); UART at "
+            _say(f"simulating {sim.model_desc} at {rate} Hz ({sim.clocking} clocking, input frame f answered "
+                 f"in frame f+{sim.latency_frames}); UART at "
                  f"socket://localhost:{run.port}; "
                  f"status: python -m boards.pmod status --port socket://localhost:{run.port} --build-dir {build_dir}")
             if frames is None:

@@ -26,6 +26,7 @@ from typing import Sequence
 from .argtypes import output_dir
 from .errors import NnhdlError
 from .model import Model, write_atomically
+from .stages import run_stages
 
 __all__ = ["SynthResult", "synthesise", "place_and_route", "add_arguments", "main"]
 
@@ -180,40 +181,6 @@ def _platform(board: str):
     raise NnhdlError(f"synth --pnr: unknown board {board!r}; choose ecpix5 or colorlight_i5")
 
 
-#: nextpnr log lines that start a stage worth showing
-_PNR_STAGES = (("Packing IOs", "nextpnr: packing"), ("initial placer", "nextpnr: placement"),
-               ("Routing globals", "nextpnr: routing"), ("Routing complete", "nextpnr: routed, timing analysis"))
-
-
-def _run_stages(build_dir: Path, env: dict, log) -> None:
-    """Run the platform's build script one tool at a time, saying each stage and its elapsed time."""
-    script = (build_dir / "build_top.sh").read_text().splitlines()
-    steps = [l for l in script if l.startswith('"$')]
-    names = {"YOSYS": "yosys: synthesis", "NEXTPNR_ECP5": "nextpnr", "ECPPACK": "ecppack: bitstream"}
-    for line in steps:
-        tool = line[2:line.index('"', 2)]
-        name = names.get(tool, tool)
-        started = time.perf_counter()
-        log(f"  {name} ...")
-        out_path = build_dir / f"{tool.lower()}.out"
-        with open(out_path, "w") as out_file:
-            proc = subprocess.Popen(["sh", "-c", line], cwd=build_dir, env={**os.environ, **env},
-                                    stdout=out_file, stderr=subprocess.STDOUT)
-        seen = 0
-        while proc.poll() is None:
-            time.sleep(1.0)
-            if tool == "NEXTPNR_ECP5" and (build_dir / "top.tim").exists():
-                text = (build_dir / "top.tim").read_text(errors="replace")
-                for k, (marker, label) in enumerate(_PNR_STAGES):
-                    if k >= seen and marker in text:
-                        log(f"  {label} ({time.perf_counter() - started:.0f} s into nextpnr)")
-                        seen = k + 1
-        if proc.returncode != 0:
-            raise RuntimeError(f"{name} exited with {proc.returncode}: "
-                               f"{out_path.read_text(errors='replace')[-600:]}")
-        log(f"  {name} done in {time.perf_counter() - started:.1f} s")
-
-
 def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *,
                     banks: int = 1, board: str = "ecpix5", log=None) -> SynthResult:
     """Synthesise, place and route on ``board``'s part (ECPIX-5 85F or Colorlight i5 25F); cells, Fmax, use."""
@@ -244,7 +211,8 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
                 plan.extract(str(build_dir))
                 if log:
                     log(f"  Amaranth -> RTLIL done in {time.perf_counter() - t:.1f} s")
-                _run_stages(build_dir, env, log or (lambda _m: None))
+                run_stages(build_dir / "build_top.sh", build_dir, env=env, pnr_log="top.tim",
+                           log=log or (lambda _m: None))
                 break
             except Exception as e:  # tool failures carry their output
                 rpt = build_dir / "top.rpt"

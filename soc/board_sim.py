@@ -36,11 +36,10 @@ import numpy as np
 from nnhdl.errors import NnhdlError
 from nnhdl.model import write_atomically
 
-__all__ = ["SimPrimitives", "SimBuild", "build_sim", "BoardSim", "LATENCY_FRAMES", "UART_BAUD", "UART_TIMEOUT_S",
+__all__ = ["SimPrimitives", "SimBuild", "build_sim", "BoardSim", "UART_BAUD", "UART_TIMEOUT_S",
            "write_board_files", "JACKS_PLUGGED",
            "EEPROM_SERIAL", "codec_adc", "demo_signal", "uart_upload_bits"]
 
-LATENCY_FRAMES = 2  # DAC frame k carries the network's answer to ADC frame k - 2 (soc.tdm's contract)
 UART_BAUD = 115200  # what PmodSoC builds (and what the board's USB UART runs at)
 UART_TIMEOUT_S = 300.0  # host read timeout for a simulation (report.json): a 7 KB burst takes 30-90 s to simulate
 JACKS_PLUGGED = 0xFF  # PCA9557 input byte with every jack plugged (bits 0..3: inputs 0..3)
@@ -123,6 +122,7 @@ class SimBuild:
     hardware_manifest: dict
     model_id: int
     shape_id: int
+    latency_frames: int  # DAC frame k carries the answer to ADC frame k - latency_frames (2 + D, soc.core)
 
     @property
     def bit_cycles(self) -> float:
@@ -226,7 +226,7 @@ def _sim_build(p, dest: Path) -> SimBuild:
 
     m = p.model
     return SimBuild(dest / "obj_dir" / "board_sim", dest / "csr.csv", p.rate, p.clocking, p.sys_mhz * 1e6,
-                    256.0 * p.rate, p.model_desc, hardware_manifest(m), model_id(m), shape_id(m))
+                    256.0 * p.rate, p.model_desc, hardware_manifest(m), model_id(m), shape_id(m), p.latency_frames)
 
 
 def _input_key(p, harness: str, verilator_version: str) -> str:
@@ -235,7 +235,7 @@ def _input_key(p, harness: str, verilator_version: str) -> str:
 
     h = hashlib.sha256()
     h.update(repr((p.model.fingerprint(), p.board.name, p.rate, p.clocking, p.sys_mhz, p.cal,
-                   list(getattr(p.net, "lanes", [])), harness, verilator_version)).encode())
+                   list(getattr(p.net, "lanes", [])), p.delay_frames, harness, verilator_version)).encode())
     for dist in ("amaranth", "litex", "migen"):
         try:
             h.update(f"{dist}={metadata.version(dist)}".encode())
@@ -272,7 +272,8 @@ def write_board_files(sim: SimBuild, build_dir: Path, board: str = "ecpix5") -> 
     build_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(build_dir / "csr.csv", lambda f: f.write(sim.csr_csv.read_text()), mode="w")
     report = {"board": f"{board} (Verilator simulation)", "simulation": True, "sample_rate": sim.sample_rate,
-              "clocking": sim.clocking, "latency_frames": LATENCY_FRAMES,
+              "clocking": sim.clocking, "latency_frames": sim.latency_frames,
+              "delay_frames": sim.latency_frames - 2,
               # how long the host waits for an answer: the simulation runs 20-100x slower than real time
               "uart_timeout_s": UART_TIMEOUT_S,
               "model": {"source": sim.model_desc, "model_id": f"{sim.model_id:016x}",

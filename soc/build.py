@@ -1,9 +1,11 @@
 """Model file → bitstream for a board, with a report and hard checks.
 
-Steps: pick the model and clocks, check the network's cycles per sample
-against the budget (f_sys / fs), convert the Amaranth core to Verilog, let
-LiteX build the SoC with the YoWASP tools, then parse nextpnr's log for
-utilisation and Fmax.  Timing below a clock's target, a design that does not
+Steps: pick the model and clocks, check the network's initiation interval
+against the budget (f_sys / fs) and derive D, the frames its latency adds
+beyond the board's f+2 (``soc.core.extra_frames``), convert the Amaranth core
+to Verilog, let LiteX write the SoC and its build script, run the YoWASP tools
+stage by stage (``nnhdl.stages``), then parse nextpnr's log for utilisation
+and Fmax.  Timing below a clock's target, a design that does not
 fit, or a network too slow for the sample rate is an :class:`NnhdlError`
 naming the figure — never a silently broken bitstream.
 """
@@ -24,8 +26,10 @@ from typing import Callable
 
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model, write_atomically
+from nnhdl.stages import run_stages
 
 from .calibration import CalConstants
+from .core import extra_frames
 from .litex_soc import BOARDS, BoardInfo, PmodSoC, hardware_manifest, model_id, pmod_io, shape_id
 from .pmod_init import RATES
 from .toolchain import install_wrappers, tool_versions
@@ -50,8 +54,9 @@ class BuildOptions:
     lanes: object = None
     cal_path: str | None = None
     seed: int = 1
-    clocking: str = "auto"  # "mclk" when the schedule fits 256 cycles and no --sys-clock-mhz, else "cdc"
+    clocking: str = "auto"  # "mclk" when a sample fits 256 cycles and no --sys-clock-mhz, else "cdc"
     run_tools: bool = True  # False: write the Verilog/scripts only (fast checks), no bitstream
+    latency_in_period: bool = False  # plan and check for the whole latency in one period (f+2, D = 0)
 
 
 def default_model() -> tuple[Model, str]:
@@ -117,20 +122,28 @@ class BuildPlan:
     sys_mhz: float
     budget: int
     lane_plan: object = None  # nnhdl.hdl.planner.Plan, or None when --lanes was given
+    delay_frames: int = 0  # D: the answer to input frame f goes out in frame f + 2 + D
+
+    @property
+    def latency_frames(self) -> int:
+        """DAC frame k carries the answer to ADC frame k - latency_frames."""
+        return 2 + self.delay_frames
 
 
 def _plan_lanes(opts: BuildOptions, board, model: Model, rate: int):
     """``(lanes, plan or None, clocking)``: ``--lanes`` as given, else the planner's for this board.
 
-    The plan must keep the board's f+2 timing (the latency fits one sample
-    period).  ``auto`` clocking runs on MCLK when some plan fits its 256 cycles
-    and the part, else on the system clock with a crossing.
+    The plan's initiation interval (+ the margin) fits one sample period; its
+    latency may span several (D frames beyond f+2), unless
+    ``latency_in_period`` keeps it in one.  ``auto`` clocking runs on MCLK when
+    some plan fits its 256 cycles and the part, else on the system clock with
+    a crossing.
     """
     from nnhdl.hdl.planner import plan
 
     if opts.lanes is not None:
         return opts.lanes, None, opts.clocking
-    args = dict(sample_rate=rate, banks=2, latency_in_period=True)
+    args = dict(sample_rate=rate, banks=2, latency_in_period=opts.latency_in_period)
     if opts.clocking in ("auto", "mclk") and opts.sys_clock_mhz is None:
         try:
             p = plan(model, board.name, clock_mhz=256 * rate / 1e6, margin=MCLK_MARGIN, **args)
@@ -166,8 +179,9 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
         raise NnhdlError(f"--clocking {opts.clocking!r}: choose one of {', '.join(CLOCKINGS)}")
     lanes, lane_plan, clocking = _plan_lanes(opts, board, model, rate)
     net = Network(model, lanes=lanes, banks=2)
+    cap = opts.latency_in_period
     if clocking == "auto":
-        fits = net.latency + MCLK_MARGIN <= 256
+        fits = (net.latency if cap else net.initiation_interval) + MCLK_MARGIN <= 256
         clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"
     if clocking == "mclk":
         if opts.sys_clock_mhz is not None:
@@ -178,13 +192,17 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
         if not 10 <= sys_mhz <= 400:
             raise NnhdlError(f"--sys-clock-mhz {sys_mhz}: choose a system clock between 10 and 400 MHz")
         budget, margin = int(sys_mhz * 1e6 // rate), MARGIN_CYCLES
-    # The board sends the answer to frame f in frame f+2: the whole latency (not only the
-    # initiation interval) must fit in one sample period.
-    if net.latency + margin > budget:
-        how = ("use --clocking cdc with a faster --sys-clock-mhz, or add lanes" if clocking == "mclk"
-               else "raise --sys-clock-mhz or add lanes")
+    how = ("use --clocking cdc with a faster --sys-clock-mhz, or add lanes" if clocking == "mclk"
+           else "raise --sys-clock-mhz or add lanes")
+    # A sample every initiation interval keeps up with the codec; the latency only delays the answer.
+    if net.initiation_interval + margin > budget:
+        raise NnhdlError(f"the network takes a sample every {net.initiation_interval} cycles (+{margin} around "
+                         f"it) but {sys_mhz:g} MHz / {rate} Hz gives only {budget} cycles per sample; {how}")
+    delay = extra_frames(net.latency, margin, budget)
+    if cap and delay:
         raise NnhdlError(f"the network needs {net.latency} cycles from input to output (+{margin} around it) "
-                         f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget} cycles per sample; {how}")
+                         f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget} cycles per sample, and "
+                         f"--latency-in-period wants the answer in frame f+2; {how}, or drop --latency-in-period")
     mults, have = net.schedule.total("mult18"), board.device_figures["MULT18X18D"]
     if mults > have:
         raise NnhdlError(f"design does not fit: the network needs {mults} MULT18X18D, the {board.name} has "
@@ -194,8 +212,10 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
         f"{net.schedule.total('mult18')} MULT18X18D, a sample every {net.initiation_interval} cycles, latency "
         f"{net.latency}, of {budget} per sample at {sys_mhz:g} MHz, {rate} Hz "
         f"(clocking: {'everything on MCLK' if clocking == 'mclk' else 'system clock + CDC from MCLK'})")
+    log(f"timing: the answer to input frame f goes out in frame f+{2 + delay} (D = {delay}: latency "
+        f"{net.latency} + {margin} cycles over {budget} per sample)")
 
-    return BuildPlan(board, model, model_desc, rate, cal, net, clocking, sys_mhz, budget, lane_plan)
+    return BuildPlan(board, model, model_desc, rate, cal, net, clocking, sys_mhz, budget, lane_plan, delay)
 
 
 def core(p: BuildPlan):
@@ -203,7 +223,8 @@ def core(p: BuildPlan):
     from .pmod import PmodOptions, PmodTop
 
     return PmodTop(p.model, p.net, options=PmodOptions(sample_rate=p.rate, sys_clk_hz=p.sys_mhz * 1e6,
-                                                       clocking=p.clocking), cal=p.cal)
+                                                       clocking=p.clocking, delay_frames=p.delay_frames),
+                   cal=p.cal)
 
 
 def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
@@ -220,9 +241,12 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
 
     gw = build_dir / "gateware"
     gw.mkdir(parents=True, exist_ok=True)
-    log("converting the Amaranth core to Verilog ...")
+    log("  Amaranth -> Verilog (the pmod core) ...")
+    t = time.monotonic()
     top = core(p)
     text, ports = to_verilog(top, CORE_NAME)
+    amaranth_seconds = round(time.monotonic() - t, 1)
+    log(f"  Amaranth -> Verilog (the pmod core) done in {amaranth_seconds:.1f} s")
     vpath = gw / f"{CORE_NAME}.v"
     write_atomically(vpath, lambda f: f.write(text), mode="w", durable=True)  # LiteX reads it below
 
@@ -239,13 +263,21 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     old_path = os.environ.get("PATH", "")
     os.environ["PATH"] = env["PATH"]
     out = io.StringIO()
+    stage_seconds: dict[str, float] = {"Amaranth -> Verilog (the pmod core)": amaranth_seconds}
     try:
+        t = time.monotonic()
         with contextlib.redirect_stdout(out):
             soc = PmodSoC(platform, board, model, vpath, ports, sys_clk_hz=sys_mhz * 1e6, sample_rate=rate,
                           addr_width=net.addr_width, clocking=clocking)
             builder = Builder(soc, output_dir=str(build_dir), csr_csv=str(build_dir / "csr.csv"),
                               compile_software=False, compile_gateware=True)
-            builder.build(build_name=BUILD_NAME, run=opts.run_tools, seed=opts.seed)
+            builder.build(build_name=BUILD_NAME, run=False, seed=opts.seed)  # the script: run below, stage by stage
+        stage = "LiteX: SoC Verilog and build script"
+        stage_seconds[stage] = round(time.monotonic() - t, 1)
+        log(f"  {stage} done in {stage_seconds[stage]:.1f} s")
+        if opts.run_tools:
+            stage_seconds.update(run_stages(gw / f"build_{BUILD_NAME}.sh", gw, env=env, pnr_log="nextpnr.log",
+                                            log=log))
     except (OSError, RuntimeError, SystemExit) as e:
         with contextlib.suppress(OSError):
             (build_dir / "build.log").write_text(out.getvalue())
@@ -258,7 +290,9 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     actual_rate = pll_mhz.get("sys") if clocking == "mclk" else pll_mhz.get("audio")
     if not opts.run_tools:
         return {"clocking": clocking, "sys_mhz": sys_mhz, "cycle_budget": budget, "build_dir": str(build_dir),
-                "pll_mhz": pll_mhz, "lanes": list(net.lanes),
+                "pll_mhz": pll_mhz, "lanes": list(net.lanes), "latency_cycles": net.latency,
+                "initiation_interval": net.initiation_interval, "delay_frames": p.delay_frames,
+                "latency_frames": p.latency_frames,
                 "plan": p.lane_plan.to_json() if p.lane_plan is not None else None}
 
     pnr_log = out.getvalue()
@@ -286,6 +320,8 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         "initiation_interval": net.initiation_interval,
         "latency_cycles": net.latency,
         "cycle_budget": budget,
+        "delay_frames": p.delay_frames,  # D
+        "latency_frames": p.latency_frames,  # DAC frame k answers ADC frame k - latency_frames (= 2 + D)
         "lanes": list(net.lanes),
         "plan": p.lane_plan.to_json() if p.lane_plan is not None else None,
         "utilisation": util,
@@ -293,6 +329,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         "tool_versions": tool_versions(),
         "bitstream": str(bit.relative_to(build_dir)),
         "csr_csv": "csr.csv",
+        "stage_seconds": stage_seconds,
         "build_seconds": round(time.monotonic() - t0, 1),
     }
     write_atomically(build_dir / "report.json", lambda f: f.write(json.dumps(report, indent=1)), mode="w")
@@ -319,7 +356,8 @@ def summary_table(report: dict) -> str:
     rows = [("board", report["board"]), ("model", report["model"]["source"]),
             ("sample rate", f"{report['sample_rate']} Hz"),
             ("clocking", report["clocking"]),
-            ("cycles/sample", f"{report['cycles_per_sample']} of {report['cycle_budget']}")]
+            ("cycles/sample", f"{report['cycles_per_sample']} of {report['cycle_budget']}"),
+            ("latency", f"{report['latency_cycles']} cycles: frame f out in frame f+{report['latency_frames']}")]
     for bel in ("MULT18X18D", "DP16KD", "TRELLIS_COMB", "TRELLIS_FF"):
         if bel in u:
             rows.append((bel, f"{u[bel]['used']}/{u[bel]['available']}"))

@@ -11,8 +11,15 @@ The network is pipelined: it takes a new sample every initiation interval
 (which must fit in one sample period) while earlier samples are still in
 its layers.  An input arriving while the previous one has not yet been taken
 is dropped and counted as an *overrun* (never expected in normal operation).
-Output for input t is presented as soon as it is ready, ``latency`` cycles
-after the network took it, and the serdes sends it in the next frame.
+
+Timing contract (with :mod:`soc.tdm`'s): the answer to input frame f goes out
+in frame f + 2 + D, D = :func:`extra_frames` of the latency, the margin and
+the cycle budget (D = 0 when the whole latency fits one sample period).
+With D = 0 an output is presented as soon as it is ready, ``latency`` cycles
+after the network took it.  With D > 0 outputs wait in a small FIFO, each
+released once it is ready *and* input frame f + D has arrived: then it can
+neither reach the serdes before frame f + D ends (whatever the crossing's
+jitter) nor after frame f + 1 + D ends (the latency bound), so D is exact.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nnhdl.audio_io import COUNT_SHIFT  # counts <-> Q4.12: the same shift as .wav I/O
@@ -30,9 +37,16 @@ from nnhdl.model import Model
 
 from .tdm import SLOTS, Samples
 
-__all__ = ["ChannelMap", "BoardCore", "COUNT_SHIFT"]
+__all__ = ["ChannelMap", "BoardCore", "COUNT_SHIFT", "extra_frames"]
 
 EMBEDDING_INPUTS = (1, 2)
+
+
+def extra_frames(latency: int, margin: int, budget: int) -> int:
+    """D: frames beyond f+2 the answer to frame f needs, from the network's latency, the cycles
+    around it (``margin``) and the cycles per sample (``budget``): the least D >= 0 with
+    ``latency + margin <= (D + 1) * budget``."""
+    return max(0, -(-(latency + margin) // budget) - 1)
 
 
 @dataclass(frozen=True)
@@ -80,13 +94,18 @@ class BoardCore(wiring.Component):
     ``emb_override`` replaces the embedding inputs by ``emb_value`` (counts).
     Counters (cleared by ``clear``): ``samples``, ``overruns``,
     ``saturations`` (output samples clipped by the <<2), ``cycles`` (last
-    input-to-output cycles) and ``cycles_max``.
+    input-to-output cycles of the network) and ``cycles_max``.  ``delay_frames``: D of the
+    module's timing contract (:func:`extra_frames`).
     """
 
-    def __init__(self, model: Model, network: wiring.Component, channels: ChannelMap | None = None) -> None:
+    def __init__(self, model: Model, network: wiring.Component, channels: ChannelMap | None = None,
+                 delay_frames: int = 0) -> None:
+        if delay_frames < 0:
+            raise ValueError(f"delay_frames must be >= 0, not {delay_frames}")
         self.model = model
         self.network = network
         self.channels = channels or ChannelMap.default(model)
+        self.delay_frames = delay_frames
         ww = network.signature.members["weight_write"]  # same direction as on the network
         super().__init__({
             "adc": In(stream.Signature(Samples(), always_ready=True)),
@@ -164,17 +183,44 @@ class BoardCore(wiring.Component):
             hi, lo = y >= 8192, y < -8192
             sat_any.extend([hi, lo])
             out_vals.append(Mux(hi, 32767, Mux(lo, -32768, (y << COUNT_SHIFT)[:16])))
+        saturated = Cat(*sat_any).any() if sat_any else Const(0)
+        out_word = Cat(*[Const(v, 16) if isinstance(v, int) else v[:16] for v in out_vals])  # as dac.payload
+        release, released = self._delay(m, net, taken, out_word, saturated)
         m.d.sync += self.dac.valid.eq(0)
-        with m.If(net.o.valid):
+        with m.If(release):
             with m.If(~self.bypass):  # (a result finishing after bypass was set is dropped)
-                m.d.sync += self.dac.valid.eq(1)
-                for c, v in enumerate(out_vals):
-                    m.d.sync += self.dac.payload[c].eq(v)
-                if sat_any:
-                    with m.If(Cat(*sat_any).any()):
-                        m.d.sync += self.saturations.eq(self.saturations + 1)
+                m.d.sync += [self.dac.valid.eq(1), self.dac.payload.eq(released[:-1])]
+                with m.If(released[-1]):
+                    m.d.sync += self.saturations.eq(self.saturations + 1)
         with m.If(self.adc.valid & self.bypass):
             m.d.sync += [self.dac.valid.eq(1), self.dac.payload.eq(self.adc.payload)]
         with m.If(self.clear):
             m.d.sync += [self.samples.eq(0), self.overruns.eq(0), self.saturations.eq(0), self.cycles_max.eq(0)]
         return m
+
+    def _delay(self, m: Module, net, taken, out_word, saturated):
+        """``(release, word)``: when an output goes to the serdes, and it (+ its saturation flag on top).
+
+        D = 0: straight from the network.  D > 0: the network's outputs wait in a FIFO, and a FIFO of
+        the frame numbers of the inputs taken tells when input frame f + D has arrived.  At most
+        D + 2 samples are between being taken and being released (the latency bound).
+        """
+        d = self.delay_frames
+        word = Cat(out_word, saturated)
+        if d == 0:
+            return net.o.valid, word
+        depth = d + 2
+        width = (2 * depth).bit_length()
+        frame, in_frame = Signal(width), Signal(width)  # input frames seen; the one waiting to be taken
+        with m.If(self.adc.valid):
+            m.d.sync += frame.eq(frame + 1)
+            with m.If(~self.bypass & ~(net.i.valid & ~net.i.ready)):  # as the input register (no overrun)
+                m.d.sync += in_frame.eq(frame)
+        m.submodules.tags = tags = fifo.SyncFIFO(width=width, depth=depth)
+        m.submodules.outs = outs = fifo.SyncFIFO(width=len(word), depth=depth)
+        m.d.comb += [tags.w_data.eq(in_frame), tags.w_en.eq(taken),
+                     outs.w_data.eq(word), outs.w_en.eq(net.o.valid)]
+        due = (frame - tags.r_data)[:width] > d  # input frame f + D has arrived
+        release = Signal()
+        m.d.comb += [release.eq(outs.r_rdy & tags.r_rdy & due), outs.r_en.eq(release), tags.r_en.eq(release)]
+        return release, outs.r_data

@@ -9,6 +9,10 @@ Two ways to clock it (``PmodOptions.clocking``):
 * ``"mclk"``: everything on MCLK (``sync`` *is* MCLK): no crossing, exactly
   256 cycles per sample — chosen when the network's schedule fits.
 
+Either way the answer to input frame f goes out in frame f + 2 + D
+(``PmodOptions.delay_frames``, :mod:`soc.core`'s contract): the crossings
+carry at most one sample per frame each way, whatever D is.
+
 Converted to Verilog by :func:`to_verilog` and instantiated by the LiteX SoC.
 """
 
@@ -45,6 +49,7 @@ class PmodOptions:
     delay_shift: int = 14  # codec reset delays: 255 << 14 cycles (~40 ms at 100 MHz)
     reset_delay: int = 255
     clocking: str = "cdc"  # "cdc" (audio + sync domains) or "mclk" (one domain, sync = MCLK)
+    delay_frames: int = 0  # D: the answer to frame f goes out in frame f + 2 + D (soc.core.extra_frames)
 
     def __post_init__(self) -> None:
         if self.clocking not in ("cdc", "mclk"):
@@ -66,7 +71,7 @@ class PmodTop(wiring.Component):
         self.model = model
         self.options = options
         self.cal = cal or CalConstants.default()
-        self.core = BoardCore(model, network, channels)
+        self.core = BoardCore(model, network, channels, delay_frames=options.delay_frames)
         ww = self.core.signature.members["weight_write"]
         super().__init__({
             # pins

@@ -14,7 +14,9 @@ Latency contract (what the board core and the tests rely on):
     frame f+2.
 So a core that answers ``adc`` sample t before sample t+1 arrives gets a full
 frame (256 MCLK cycles), and its result for input frame f goes out in frame
-f+2 (one frame to receive, one to compute).
+f+2 (one frame to receive, one to compute).  A core whose answer comes D
+frames later than that (given by frame f+1+D) has it sent in frame f+2+D:
+the board core's contract (:mod:`soc.core`) builds on this one.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from nnhdl.reference import StreamingModel, evaluate
-from soc.board_sim import LATENCY_FRAMES
 
 
 def shared_cache(tmp_path_factory) -> str:
@@ -53,13 +52,14 @@ def _counts(y: list) -> np.ndarray:
     return np.clip(np.array(y, np.int64) * 4, -32768, 32767)
 
 
-def check_one_switch(dac: np.ndarray, counts: np.ndarray, old, new, window: int = 500) -> int:
+def check_one_switch(dac: np.ndarray, counts: np.ndarray, old, new, latency: int, window: int = 500) -> int:
     """Assert output jack 0 is ``old``'s golden output up to one sample and ``new``'s weights (same
-    activation history) from it on, every sample; return that sample.  (The first sample that differs
-    from ``old`` may come after the switch if both models agree for a while: try the samples before.)"""
-    n = len(dac) - LATENCY_FRAMES
+    activation history) from it on, every sample, ``latency`` frames later; return that sample.
+    (The first sample that differs from ``old`` may come after the switch if both models agree for
+    a while: try the samples before.)"""
+    n = len(dac) - latency
     x = board_inputs(counts[:n], old.input_dim)
-    got = dac[LATENCY_FRAMES:, 0]
+    got = dac[latency:, 0]
     only_old = _counts(evaluate(old, x)[:, 0])
     diff = np.flatnonzero(got != only_old)
     assert len(diff), "the output never left the old model"
@@ -84,7 +84,7 @@ def check_one_switch(dac: np.ndarray, counts: np.ndarray, old, new, window: int 
             while t < n:  # the rest, every sample
                 assert _counts([b.step(x[t])[0]])[0] == got[t], f"sample {t} after the switch at {swap}"
                 t += 1
-            assert np.all(dac[:LATENCY_FRAMES] == 0) and np.all(dac[:, 1:] == 0)
+            assert np.all(dac[:latency] == 0) and np.all(dac[:, 1:] == 0)
             return swap
     raise AssertionError(f"no single switch sample explains the output (first difference from the old "
                          f"model at sample {first})")

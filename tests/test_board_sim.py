@@ -1,13 +1,15 @@
 """The board without the board: the bundled model's whole SoC in Verilator (soc.board_sim).
 
 Audio goes in and out through the simulated codec pins and is compared with the
-reference CLI; the I2C log with DESIGN §6; the counters and ids are read by the
-real host CLI over the simulated UART and the real UARTBone gateware.  48 kHz
+reference CLI at the exact latency (2 + D frames, soc.core); the I2C log with
+DESIGN §6; the counters and ids are read by the real host CLI over the
+simulated UART and the real UARTBone gateware.  48 kHz
 keeps the cycle count down (one sample = 256 system clocks in both rates).
 """
 
 import contextlib
 import io
+import json
 import os
 import socket
 import time
@@ -22,7 +24,7 @@ from nnhdl.errors import NnhdlError
 from nnhdl.model import Model
 from nnhdl.reference import evaluate
 from soc.board_sim import EEPROM_SERIAL, BoardSim, build_sim, codec_adc, demo_signal, write_board_files
-from soc.build import BuildOptions
+from soc.build import BuildOptions, plan
 from tests import pmod_verilator
 from tests.board_sim_helpers import board_inputs, parse_status, shared_cache
 
@@ -50,8 +52,22 @@ def sim(cache):
     return build_sim(BuildOptions(model_path=BUNDLED, sample_rate=RATE), log=lambda s: None)
 
 
-def test_wav_through_the_codec_pins_equals_the_reference_cli(sim, tmp_path, capsys):
-    """`boards.pmod sim` == `nnhdl run --target reference` on the same WAV, 2 samples later, every sample."""
+@pytest.fixture(scope="module")
+def lag(sim):
+    """Frames from an input to its answer, 2 + D, D written here from the plan's figures: the least D
+    with latency + 8 (the MCLK margin) <= (D + 1) x 256.  fpga_qb's plan on MCLK takes a sample every
+    210 cycles but needs 497 from input to output, so its answer leaves one frame later than f+2."""
+    p = plan(BuildOptions(model_path=BUNDLED, sample_rate=RATE), log=lambda s: None)
+    p.net._MustUse__silence = True  # figures only, never elaborated
+    assert p.clocking == "mclk" and p.net.initiation_interval + 8 <= 256
+    d = -(-(p.net.latency + 8) // 256) - 1
+    assert d >= 1  # the whole SoC at a latency beyond one period
+    assert sim.latency_frames == 2 + d
+    return {"frames": 2 + d, "cycles": p.net.latency}
+
+
+def test_wav_through_the_codec_pins_equals_the_reference_cli(sim, lag, tmp_path, capsys):
+    """`boards.pmod sim` == `nnhdl run --target reference` on the same WAV, 2 + D samples later, every sample."""
     n = 3000
     rng = np.random.default_rng(4)
     t = np.arange(n)
@@ -65,15 +81,52 @@ def test_wav_through_the_codec_pins_equals_the_reference_cli(sim, tmp_path, caps
     assert pmod_main(["sim", "--model", BUNDLED, "--sample-rate", str(RATE), "--input", str(tmp_path / "in.wav"),
                       "--output", str(tmp_path / "out.wav"), "--uart-port", "0",
                       "--build-dir", str(tmp_path / "b")]) == 0
-    assert "simulated 3002 samples" in capsys.readouterr().out
+    k = lag["frames"]
+    assert f"simulated {n + k} samples" in capsys.readouterr().out
     _, ref = wavfile.read(tmp_path / "ref.wav")
     rate, out = wavfile.read(tmp_path / "out.wav")
-    assert rate == RATE and out.shape == (n + 2, 4)
-    np.testing.assert_array_equal(out[:2], 0)
-    np.testing.assert_array_equal(out[2:, 0], ref[:, 0])
+    assert rate == RATE and out.shape == (n + k, 4)
+    np.testing.assert_array_equal(out[:k], 0)
+    np.testing.assert_array_equal(out[k:, 0], ref[:, 0])
     np.testing.assert_array_equal(out[:, 1:], 0)  # only output jack 0 is driven (default channel map)
     assert np.ptp(ref[:, 0].astype(np.int64)) > 1000
-    assert (tmp_path / "b" / "csr.csv").is_file() and (tmp_path / "b" / "report.json").is_file()
+    assert (tmp_path / "b" / "csr.csv").is_file()
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["latency_frames"] == k and report["delay_frames"] == k - 2
+
+
+def test_latency_beyond_one_period_with_the_crossing(cache, tmp_path, capsys):
+    """The whole SoC, clock crossing included, with a small random network at one lane on a 16 MHz
+    system clock: a sample every 50 (+16) of 83 cycles, 91 (+16) from input to output, so D = 1 (the
+    least D with 107 <= (D + 1) x 83) and jack 0 is the golden model's answer 3 frames later."""
+    from nnhdl.hdl.network import Network
+    from tests.soc_helpers import small_model
+
+    model = small_model(4)
+    model.save(tmp_path / "m.npz")
+    net = Network(model, lanes=1, banks=2)
+    net._MustUse__silence = True  # figures only
+    budget = int(16e6 // 192000)
+    assert net.initiation_interval + 16 <= budget < net.latency + 16 <= 2 * budget
+    k = 3
+    n = 1500
+    rng = np.random.default_rng(6)
+    t = np.arange(n)
+    wav = np.stack([np.round(15000 * np.sin(2 * np.pi * t / 91)) + rng.integers(-500, 500, n),
+                    np.repeat(rng.integers(-20000, 20000, n // 100 + 1), 100)[:n], np.full(n, -4000),
+                    np.zeros(n)], axis=1).astype(np.int16)
+    wavfile.write(tmp_path / "in.wav", 192000, wav)
+    assert pmod_main(["sim", "--model", str(tmp_path / "m.npz"), "--sample-rate", "192000", "--sys-clock-mhz", "16",
+                      "--lanes", "1", "--input", str(tmp_path / "in.wav"), "--output", str(tmp_path / "out.wav"),
+                      "--uart-port", "0", "--build-dir", str(tmp_path / "b")]) == 0
+    assert f"simulated {n + k} samples" in capsys.readouterr().out
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["clocking"] == "cdc" and report["latency_frames"] == k
+    _, out = wavfile.read(tmp_path / "out.wav")
+    want = np.clip(evaluate(model, board_inputs(wav.astype(np.int64), model.input_dim))[:, 0] * 4, -32768, 32767)
+    np.testing.assert_array_equal(out[:k], 0)
+    np.testing.assert_array_equal(out[k:, 0], want)
+    assert np.ptp(want) > 1000
 
 
 JACK = 0x0B  # input jack 2 unplugged
@@ -99,7 +152,7 @@ def powered_up(sim, tmp_path_factory):
     return {"status": parse_status(out.getvalue()), "log": log, "dac": run.dac(), "frames_before": frames_before}
 
 
-def test_i2c_setup_and_status_over_the_uart(powered_up):
+def test_i2c_setup_and_status_over_the_uart(powered_up, lag):
     """Codec reset + set-up on the I2C models, then `boards.pmod status` over the simulated UART."""
     st, log = powered_up["status"], powered_up["log"]
     assert powered_up["frames_before"] > DEADLINE * 0.9
@@ -108,7 +161,7 @@ def test_i2c_setup_and_status_over_the_uart(powered_up):
     assert st["n_weights"] == model.params and st["active_bank"] == 0
     assert st["overruns"] == 0 and st["saturations"] > 0  # the +-4 V triangle drives fpga_qb into its rails
     assert st["samples"] > powered_up["frames_before"]
-    assert 0 < st["cycles"] <= st["cycles_max"] <= 256 - 8
+    assert st["cycles"] == st["cycles_max"] == lag["cycles"]  # the network's exact latency, every sample
     assert st["jack"] == JACK and st["i2c"] == 1  # ready, no NACKs
     assert st["serial"] == int.from_bytes(EEPROM_SERIAL, "big")
 
@@ -131,15 +184,16 @@ def _unplugged_from(x, k):
     return x
 
 
-def test_unplugged_jack_reads_zero_from_the_first_poll(powered_up):
+def test_unplugged_jack_reads_zero_from_the_first_poll(powered_up, lag):
     """Every jack reads as plugged until the first poll; from then on input 2 (unplugged) reads 0.
 
     (Found by this test: the sequencer's ``jack`` started at 0 and ``ready`` comes before the first
     poll, so all inputs read 0 for one poll, ~19 samples at 48 kHz; ``jack`` now starts all plugged.)"""
     model, dac = Model.load(BUNDLED), powered_up["dac"]
-    played = np.tile(demo_signal(RATE, 0.1), (len(dac) // 4800 + 1, 1))[: len(dac) - 2]
+    k = lag["frames"]
+    played = np.tile(demo_signal(RATE, 0.1), (len(dac) // 4800 + 1, 1))[: len(dac) - k]
     x = board_inputs(played, model.input_dim)
-    got = dac[2:, 0]
+    got = dac[k:, 0]
 
     def out(inputs):
         return np.clip(evaluate(model, inputs)[:, 0] * 4, -32768, 32767)

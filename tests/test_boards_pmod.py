@@ -55,6 +55,20 @@ def test_build_report_and_flash_without_board(tmp_path, capsys):
     for reg in ("nn_weight_data", "nn_shape_id", "nn_overruns", "nn_cycles"):
         assert f",{reg}," in csr
     assert "MULT18X18D" in r.stdout and "Fmax sys" in r.stdout  # the printed table
+    # each stage said as it runs, with its time, in order; the plan and the stage times in the report
+    said = [l.strip() for l in r.stderr.splitlines()]
+    order = ["Amaranth -> Verilog (the pmod core) done in", "LiteX: SoC Verilog and build script done in",
+             "yosys: synthesis ...", "yosys: synthesis done in", "nextpnr ...", "nextpnr: packing",
+             "nextpnr: placement", "nextpnr: routing", "nextpnr done in", "ecppack: bitstream done in"]
+    at = [next(i for i, l in enumerate(said) if l.startswith(o)) for o in order]
+    assert at == sorted(at), said
+    assert list(rep["stage_seconds"]) == ["Amaranth -> Verilog (the pmod core)", "LiteX: SoC Verilog and build script",
+                                          "yosys: synthesis", "nextpnr", "ecppack: bitstream"]
+    assert sum(rep["stage_seconds"].values()) <= rep["build_seconds"]
+    assert rep["plan"]["lanes"] == rep["lanes"] and rep["plan"]["budget_cycles"] == rep["cycle_budget"]
+    assert rep["plan"]["latency_cycles"] == rep["latency_cycles"]
+    assert rep["latency_frames"] == 2 + rep["delay_frames"] and rep["delay_frames"] == 0  # 91 + 16 of 520
+    assert f"frame f+{rep['latency_frames']}" in r.stderr
     rpt = (bdir / "gateware" / "nnhdl_pmod_soc.rpt").read_text()
     assert "using FF mapping for memory nnhdl_pmod_soc.shadow" not in rpt  # RAM, not flip-flops
 
@@ -150,15 +164,38 @@ def test_too_many_multipliers_for_the_board(tmp_path, capsys):
 
 
 def test_default_build_is_planned_to_fit(tmp_path):
-    """Without --lanes the planner picks lanes that fit the i5 and keep the latency in one frame."""
+    """Without --lanes the planner picks lanes that fit the i5 on MCLK; the answer to frame f leaves in
+    frame f+2+D with D the least whole number of extra frames that holds the latency (+ the margin);
+    --latency-in-period plans for f+2 (D = 0) instead."""
     from soc.build import MCLK_MARGIN, BuildOptions, build, default_model
 
     model, _ = default_model()
-    r = build(BuildOptions(board="colorlight_i5", model=model, build_dir=tmp_path / "b", run_tools=False),
-              log=lambda s: None)
-    p = r["plan"]
-    assert r["clocking"] == "mclk" and p["budget_cycles"] == 256 and p["mult18"] <= 28
-    assert p["latency_cycles"] + MCLK_MARGIN <= 256 and p["lanes"] == r["lanes"]
+    for cap in (False, True):
+        r = build(BuildOptions(board="colorlight_i5", model=model, build_dir=tmp_path / f"b{cap}", run_tools=False,
+                               latency_in_period=cap), log=lambda s: None)
+        p = r["plan"]
+        assert r["clocking"] == "mclk" and p["budget_cycles"] == 256 and p["mult18"] <= 28
+        assert p["lanes"] == r["lanes"] and p["latency_cycles"] == r["latency_cycles"]
+        assert p["initiation_interval"] + MCLK_MARGIN <= 256
+        lat = p["latency_cycles"] + MCLK_MARGIN
+        d = r["delay_frames"]
+        assert (d == 0 and lat <= 256) or d * 256 < lat <= (d + 1) * 256
+        assert r["latency_frames"] == 2 + d
+        if cap:
+            assert d == 0
+        else:
+            uncapped = p
+    assert uncapped["mult18"] <= p["mult18"]  # the cap can only cost multipliers
+
+
+def test_latency_in_period_refuses_lanes_that_need_more(tmp_path, capsys):
+    """fpga_qb at two lanes per layer, 125 MHz, 192 kHz: a sample every 514 (+16) of 651 cycles keeps
+    up, but its 801 (+16) cycles of latency do not fit one period: refused when f+2 is asked for."""
+    rc = main(["build", "--lanes", "2", "--sys-clock-mhz", "125", "--latency-in-period", "--build-dir",
+               str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "frame f+2" in err and "drop --latency-in-period" in err
+    assert not (tmp_path / "b" / "report.json").exists()
 
 
 @pytest.mark.parametrize("clocking,board,rate", [("mclk", "ecpix5", 192000), ("cdc", "ecpix5", 192000),

@@ -25,10 +25,13 @@ def interval_of(model):
     return schedule(model, resolve_lanes(model, None)).initiation_interval
 
 
-def run_core(model, counts, *, period, bypass=False, emb=None, channels=None):
+def run_core(model, counts, *, period, bypass=False, emb=None, channels=None, delay_frames=0, frames=None):
+    """Feed ``counts`` one every ``period`` cycles; collect the outputs (and, into ``frames``, the input
+    interval each appeared in: k = after input k arrived, before input k+1)."""
     net = Network(model, banks=2)
-    dut = BoardCore(model, net, channels)
+    dut = BoardCore(model, net, channels, delay_frames=delay_frames)
     outs, status = [], {}
+    frames = [] if frames is None else frames
 
     async def bench(ctx):
         ctx.set(dut.bypass, int(bypass))
@@ -44,6 +47,7 @@ def run_core(model, counts, *, period, bypass=False, emb=None, channels=None):
             for _ in range(period - 1):
                 if ctx.get(dut.dac.valid):
                     outs.append([ctx.get(dut.dac.payload[c]) for c in range(4)])
+                    frames.append(t)
                 await ctx.tick()
         for _ in range(3 * net.latency):
             if ctx.get(dut.dac.valid):
@@ -81,6 +85,29 @@ def test_pipelined_at_the_initiation_interval():
     out, st, net = run_core(model, counts, period=ii)
     np.testing.assert_array_equal(out, board_expected(model, counts))
     assert st["overruns"] == 0 and st["cycles"] == st["cycles_max"] == net.latency
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_delayed_answers_leave_exactly_d_frames_later(extra):
+    """delay_frames = D: the answer to input t is released after input t + D arrives (never before,
+    even when ready sooner), within that interval, in order; values and counters as without delay.
+    D = the least that holds the latency (+2 core registers) (extra 0), or one more (extra 1)."""
+    model = small_model(3, extreme=True)
+    ii, lat = interval_of(model), cycles_of(model)
+    period = ii + 3
+    d = -(-(lat + 2) // period) - 1 + extra
+    assert d >= 1 + extra
+    counts = np.random.default_rng(12).integers(-32768, 32768, size=(30, 4))
+    frames = []
+    out, st, net = run_core(model, counts, period=period, delay_frames=d, frames=frames)
+    n = len(counts) - d  # the last D answers wait for inputs that never come
+    np.testing.assert_array_equal(out, board_expected(model, counts)[:n])
+    assert frames == list(range(d, len(counts)))  # answer t in input interval t + D
+    assert st["overruns"] == 0 and st["cycles"] == st["cycles_max"] == net.latency
+    from nnhdl.reference import evaluate
+    x = np.stack([counts[:, 0] >> 2, counts[:, 1] >> 2, counts[:, 2] >> 2, 0 * counts[:, 0]], axis=1)
+    y = evaluate(model, x)[:n, 0]
+    assert st["saturations"] == int(np.sum((y >= 8192) | (y < -8192)))
 
 
 def test_saturation_count_exact():

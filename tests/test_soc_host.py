@@ -174,7 +174,7 @@ def test_load_weights_switches_at_one_sample_boundary(board, tmp_path, capsys):
     assert after["model_id"] == new_id and after["active_bank"] == 1
     assert after["overruns"] == 0 and after["samples"] > before["samples"]
     dac = run.dac()
-    swap = check_one_switch(dac, _played(counts, len(dac)), old, new)
+    swap = check_one_switch(dac, _played(counts, len(dac)), old, new, board["sim"].latency_frames)
     assert before["samples"] < swap < after["samples"]
     # the benchmark's upload time comes from this bit count: check it against the wire
     sent = run.uart_log()[1]
@@ -226,5 +226,5 @@ def test_killed_upload_leaves_the_active_bank_and_a_retry_succeeds(board, tmp_pa
     assert after["active_bank"] == 1 and after["model_id"] == int(new.fingerprint()[:16], 16)
     assert after["overruns"] == 0
     dac = run.dac()
-    swap = check_one_switch(dac, _played(counts, len(dac)), old, new)
+    swap = check_one_switch(dac, _played(counts, len(dac)), old, new, board["sim"].latency_frames)
     assert swap > mid["samples"]  # the old model kept playing until the retry
