@@ -162,7 +162,7 @@ def _choose(model: Model, budget: int, max_latency: int | None, banks: int) -> l
     for n, layer in enumerate(model.layers):
         opts = []
         for lanes in lane_options(model, n):
-            c = _layer_cost(n, layer, lanes, w, banks)
+            c = _layer_cost(n, layer, lanes, model.qformat, banks)
             if c.period <= budget:
                 opts.append((lanes, c))
         if not opts:
@@ -197,7 +197,7 @@ def _choose(model: Model, budget: int, max_latency: int | None, banks: int) -> l
 def _best_rate(model: Model, part: Part, clock_hz: float, margin: int, latency_slack: int | None,
                banks: int) -> tuple[float, str]:
     """The highest sample rate a plan fits ``part`` at, and what stops it going faster."""
-    fastest = max(_layer_cost(n, l, l.taps, model.qformat.width, banks).period for n, l in enumerate(model.layers))
+    fastest = max(_layer_cost(n, l, l.taps, model.qformat, banks).period for n, l in enumerate(model.layers))
 
     def ok(budget: int) -> bool:
         lat = None if latency_slack is None else budget - latency_slack
@@ -205,7 +205,7 @@ def _best_rate(model: Model, part: Part, clock_hz: float, margin: int, latency_s
         return lanes is not None and _fits(schedule(model, lanes, banks), part) is None
 
     lo, hi = fastest + margin, fastest + margin
-    slowest = max(_layer_cost(n, l, 1, model.qformat.width, banks).period for n, l in enumerate(model.layers))
+    slowest = max(_layer_cost(n, l, 1, model.qformat, banks).period for n, l in enumerate(model.layers))
     while not ok(hi):
         if hi > 2 * (slowest + margin) + (latency_slack or 0) + schedule(model, 1, banks).latency:
             why = _fits(schedule(model, 1, banks), part) or "the latency cap"
@@ -220,7 +220,7 @@ def _best_rate(model: Model, part: Part, clock_hz: float, margin: int, latency_s
     budget = hi
     if budget == fastest + margin:
         n = max(range(len(model.layers)),
-                key=lambda k: _layer_cost(k, model.layers[k], model.layers[k].taps, model.qformat.width, banks).period)
+                key=lambda k: _layer_cost(k, model.layers[k], model.layers[k].taps, model.qformat, banks).period)
         why = (f"layer {n}'s period at full lanes ({fastest} cycles: one output per cycle, or its "
                f"activation cache)")
         if latency_slack is not None:
