@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from nnhdl.configs import REFERENCE, random_model, random_spec
+from nnhdl.configs import REFERENCE, LayerSpec, NetworkSpec, random_model, random_spec
 from nnhdl.errors import NnhdlError
 from nnhdl.fixedpoint import QFormat
 from nnhdl.hdl.network import Network
@@ -18,6 +18,9 @@ from nnhdl.reference import StreamingModel
 from nnhdl.sim.pysim import measure_latency, measure_pipeline, stream_through
 
 ODD_FORMATS = [QFormat(16, 12), QFormat(12, 9), QFormat(18, 12), QFormat(10, 4), QFormat(24, 20)]
+#: layer 0 on 5 lanes: 640 steps of three weight columns, a skewed weight store (and a folded cache)
+SKEWED = NetworkSpec("skewed", 12, (LayerSpec(4, 40, 64, "qb", "relu"), LayerSpec(1, 1, 3, "po2", "relu"),
+                                    LayerSpec(2, 1, 2, "qb", "none")))
 
 
 def _inputs(model, n, seed):
@@ -103,7 +106,7 @@ def _write_image(dut, image, *, then_swap=False):
     return setup
 
 
-@pytest.mark.parametrize("name,lanes", [("fpga_po2", 3), ("mcu", None)])
+@pytest.mark.parametrize("name,lanes", [("fpga_po2", 3), ("mcu", None), (SKEWED, [5, 1, 1])])
 def test_runtime_weight_write_single_bank(name, lanes):
     built = random_model(name, seed=1)
     loaded = random_model(name, seed=2, extreme=True)
@@ -163,7 +166,7 @@ def _golden_switched(a, b, x, k):
 
 
 @pytest.mark.parametrize("name,lanes,swap_cycle", [("fpga_po2", 4, 0), ("fpga_qb", [8, 16, 16], 1),
-                                                   ("mcu", None, 2)])
+                                                   ("mcu", None, 2), (SKEWED, [5, 1, 1], 1)])
 def test_bank_swap_under_pipelining_is_coherent(name, lanes, swap_cycle):
     """Stream through a swap with several samples in flight: each output is all-old or all-new weights.
 

@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .arith import bits_for, const_mul
-from .bram import dp16kd, ram_style
+from .bram import dp16kd, ram_style, shallow
 
 __all__ = ["StoreLayout", "store_layout", "WeightStore", "WRITE_STAGES"]
 
@@ -72,13 +72,16 @@ class StoreLayout:
 
 
 def store_layout(n: int, elem: int, depth: int) -> StoreLayout:
-    """The layout with the fewest DP16KD (plain on a tie)."""
+    """The layout with the fewest DP16KD (plain on a tie, unless yosys might split the plain memory across
+    modes: then its count would not be exact)."""
     lanes9 = -(-elem // 9)
     per_col = 1 << (max(1, (PIECE_BITS // 9) // lanes9).bit_length() - 1) if lanes9 <= 4 else 1
     plain = StoreLayout(n, elem, depth, per_col, False)
     if depth < PIECE_DEPTH or elem > PIECE_BITS:
         return plain
     skewed = StoreLayout(n, elem, depth, per_col, True)
+    if not shallow(*plain.memories()[0]):
+        return skewed
     return skewed if skewed.dp16kd < plain.dp16kd else plain
 
 
