@@ -56,7 +56,7 @@ def test_synth_cli_with_place_and_route(build_dir, capsys):
     RAM, a small cache, biases and po2 codes in LUT RAM)."""
     from nnhdl.hdl.planner import plan
 
-    spec = NetworkSpec("small", 4, (LayerSpec(4, 8, 16, "qb", "relu"), LayerSpec(1, 1, 3, "po2", "none"),
+    spec = NetworkSpec("small", 4, (LayerSpec(4, 8, 24, "qb", "relu"), LayerSpec(1, 1, 3, "po2", "none"),
                                     LayerSpec(2, 1, 2, "qb", "none")))
     model = random_model(spec, seed=1)
     path = build_dir / "small.npz"
@@ -69,8 +69,8 @@ def test_synth_cli_with_place_and_route(build_dir, capsys):
     text = capsys.readouterr().out
     assert "MULT18X18D" in text and "Fmax" in text
     figures = json.loads(out_json.read_text())
-    # by hand: layer 0's 256 x 16-bit weights take 1 block (or 64 LUT-RAM cells); its 25 x 64-bit
-    # cache would take 2 blocks or 32 cells, so it stays in LUT RAM, as does everything smaller
+    # by hand: layer 0's 384 x 16-bit weights take 1 block (or 96 LUT-RAM cells, more than one block's
+    # worth, 64); its 25 x 64-bit cache folds to 100 x 16 bits in 28 cells of LUT RAM, as does everything smaller
     assert p.schedule.total("dp16kd") == 1 and p.schedule.total("mult18") == 2
     assert figures["utilisation"]["DP16KD"]["used"] == 1
     assert figures["cells"]["MULT18X18D"] == 2
