@@ -165,7 +165,7 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
     if opts.clocking not in CLOCKINGS:
         raise NnhdlError(f"--clocking {opts.clocking!r}: choose one of {', '.join(CLOCKINGS)}")
     lanes, lane_plan, clocking = _plan_lanes(opts, board, model, rate)
-    net = Network(model, lanes=lanes, banks=2)
+    net = Network(model, lanes=lanes, banks=2, folds=lane_plan.folds if lane_plan is not None else None)
     if clocking == "auto":
         fits = net.latency + MCLK_MARGIN <= 256
         clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"

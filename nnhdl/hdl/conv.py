@@ -91,7 +91,7 @@ class Conv1d(wiring.Component):
         fmt, layer = self.fmt, self.layer
         cls = Po2RowByMatrix if self.po2 else RowByMatrix
         m.submodules.cache = cache = ActivationCache(fmt.width, layer.in_dim, layer.kernel_size, layer.dilation,
-                                                           self.fold)
+                                                     self.fold)
         m.submodules.rbm = rbm = cls(fmt, layer.weight.reshape(layer.taps, layer.out_dim), layer.bias, self.lanes,
                                      self.banks)
         wiring.connect(m, wiring.flipped(self.i), cache.i)

@@ -5,11 +5,12 @@ Lane ``j`` owns the taps ``t = s*lanes + j``.  One weight store
 address ``o*S + s`` (``S = ceil(T / lanes)`` steps per row) is the array of
 ``W[s*lanes + j, o]`` over the lanes, so every cycle one read gives each lane
 its weight, packed two 16-bit weights per 36-bit DP16KD word instead of a
-block per lane.  Runtime writes change one element of a word.  The taps sit in a rotating
-register (padded with zeros to ``S*lanes``): lane ``j`` always looks at slot
-``j`` and the register rotates by ``lanes`` per beat, so no wide multiplexer
-selects the operands.  With ``banks=2`` each memory holds two copies; reads use
-the ``bank`` input, runtime writes go wherever ``wr.bank`` says.
+block per lane; runtime writes change one element of a word.  The taps sit in
+a rotating register (padded with zeros to ``S*lanes``): lane ``j`` always
+looks at slot ``j`` and the register rotates by ``lanes`` per beat, so no wide
+multiplexer selects the operands.  With ``banks=2`` the store (and the bias
+memory) holds two copies; reads use the ``bank`` input, runtime writes go
+wherever ``wr.bank`` says.
 
 Runtime write addresses are the layer-local addresses of
 :mod:`nnhdl.hdl.weights` (weights in model order, then biases); a 3-stage
@@ -28,8 +29,8 @@ from amaranth.lib.wiring import In, Out
 from ..fixedpoint import QFormat, accumulator_width, po2_encode as po2_encode_np
 from .arith import bits_for, const_mul, po2_encode, po2_layout
 from .bram import ram_style
-from .store import WRITE_STAGES, WeightStore
 from .dot import DotProduct, Po2DotProduct
+from .store import WRITE_STAGES, WeightStore
 from .weights import weight_write_signature
 
 __all__ = ["RowByMatrix", "Po2RowByMatrix", "steps", "write_latency"]

@@ -66,6 +66,8 @@ class Plan:
     budget_cycles: int
     max_latency: int | None
     banks: int = 1
+    #: words per activation-cache entry, per layer (pass as ``Network(folds=...)``)
+    folds: list[int] | None = None
 
     @property
     def initiation_interval(self) -> int:
@@ -85,7 +87,7 @@ class Plan:
             "lut": s.total("lut"), "ff": s.total("ff"),
             "initiation_interval": s.initiation_interval, "latency_cycles": s.latency,
             "mac_efficiency": round(s.mac_efficiency(), 4), "macs_per_sample": self.model.macs_per_sample,
-            "banks": self.banks,
+            "banks": self.banks, "cache_folds": list(self.folds or [c.fold for c in s.layers]),
             "dp16kd_bounds": dict(zip(("capacity", "ports"), dp16kd_bounds(self.model, self.lanes, self.banks))),
             "layers": [{"layer": c.layer, "kind": c.kind, "lanes": c.lanes, "steps": c.steps, "period": c.period,
                         "latency": c.cycles, "mult18": c.mult18, "dp16kd": c.dp16kd,
@@ -174,33 +176,36 @@ def _fits(s: Schedule, part: Part) -> str | None:
     return None
 
 
-def _choose(model: Model, budget: int, max_latency: int | None, banks: int) -> list[int] | None:
-    """Cheapest lanes with every period <= budget (and total latency <= max_latency), or None."""
-    w = model.qformat.width
+def _choose(model: Model, budget: int, max_latency: int | None, banks: int) -> list[tuple[int, int]] | None:
+    """Cheapest ``(lanes, cache fold)`` per layer with every period <= budget (and total latency <=
+    max_latency), or None.  Under a latency cap a layer may also keep its cache unfolded (fold 1: fewer
+    cycles, maybe more block RAM)."""
     per_layer = []
     for n, layer in enumerate(model.layers):
         opts = []
         for lanes in lane_options(model, n):
             c = _layer_cost(n, layer, lanes, model.qformat, banks)
             if c.period <= budget:
-                opts.append((lanes, c))
+                opts.append(((lanes, c.fold), c))
+                if max_latency is not None and c.fold != 1:
+                    opts.append(((lanes, 1), _layer_cost(n, layer, lanes, model.qformat, banks, 1)))
         if not opts:
             return None
         per_layer.append(opts)
     if max_latency is None:
         return [opts[0][0] for opts in per_layer]  # the fewest lanes is the cheapest on every count
-    # dynamic programme over the total latency: best[lat] = (cost, lanes) of the cheapest prefix
-    best: dict[int, tuple[tuple[int, int, int], list[int]]] = {0: ((0, 0, 0), [])}
+    # dynamic programme over the total latency: best[lat] = (cost, choices) of the cheapest prefix
+    best: dict[int, tuple[tuple[int, int, int], list[tuple[int, int]]]] = {0: ((0, 0, 0), [])}
     for opts in per_layer:
-        nxt: dict[int, tuple[tuple[int, int, int], list[int]]] = {}
-        for lat, (cost, lanes) in best.items():
+        nxt: dict[int, tuple[tuple[int, int, int], list[tuple[int, int]]]] = {}
+        for lat, (cost, chosen) in best.items():
             for v, c in opts:
                 tl = lat + c.cycles
                 if tl > max_latency:
                     continue
                 tc = (cost[0] + c.mult18, cost[1] + c.dp16kd, cost[2] + c.lut)
                 if tl not in nxt or tc < nxt[tl][0]:
-                    nxt[tl] = (tc, lanes + [v])
+                    nxt[tl] = (tc, chosen + [v])
         # drop dominated states: a longer prefix must be strictly cheaper to stay
         pruned, floor = {}, None
         for tl in sorted(nxt):
@@ -213,6 +218,10 @@ def _choose(model: Model, budget: int, max_latency: int | None, banks: int) -> l
     return min(best.values(), key=lambda v: v[0])[1]
 
 
+def _schedule(model: Model, chosen: list[tuple[int, int]], banks: int) -> Schedule:
+    return schedule(model, [v for v, _ in chosen], banks, [f for _, f in chosen])
+
+
 def _best_rate(model: Model, part: Part, clock_hz: float, margin: int, latency_slack: int | None,
                banks: int) -> tuple[float, str]:
     """The highest sample rate a plan fits ``part`` at, and what stops it going faster."""
@@ -220,8 +229,8 @@ def _best_rate(model: Model, part: Part, clock_hz: float, margin: int, latency_s
 
     def ok(budget: int) -> bool:
         lat = None if latency_slack is None else budget - latency_slack
-        lanes = _choose(model, budget - margin, lat, banks)
-        return lanes is not None and _fits(schedule(model, lanes, banks), part) is None
+        chosen = _choose(model, budget - margin, lat, banks)
+        return chosen is not None and _fits(_schedule(model, chosen, banks), part) is None
 
     lo, hi = fastest + margin, fastest + margin
     slowest = max(_layer_cost(n, l, 1, model.qformat, banks).period for n, l in enumerate(model.layers))
@@ -246,9 +255,9 @@ def _best_rate(model: Model, part: Part, clock_hz: float, margin: int, latency_s
             why += " and the latency cap"
     else:
         lat = None if latency_slack is None else budget - 1 - latency_slack
-        lanes = _choose(model, budget - 1 - margin, lat, banks)
-        why = ("the latency cap (the whole latency must fit one sample period)" if lanes is None
-               else _fits(schedule(model, lanes, banks), part) or "the part")
+        chosen = _choose(model, budget - 1 - margin, lat, banks)
+        why = ("the latency cap (the whole latency must fit one sample period)" if chosen is None
+               else _fits(_schedule(model, chosen, banks), part) or "the part")
     return clock_hz / budget, why
 
 
@@ -267,18 +276,18 @@ def plan(model: Model, board: str = "ecpix5", *, sample_rate: int | None = None,
     rate = int(sample_rate or model.sample_rate)
     if rate <= 0:
         raise NnhdlError(f"sample rate must be positive, got {rate}")
-    chosen = clock_mhz is None
-    mhz = part.default_clock_mhz if chosen else float(clock_mhz)
+    clock_chosen = clock_mhz is None
+    mhz = part.default_clock_mhz if clock_chosen else float(clock_mhz)
     if not mhz > 0:
         raise NnhdlError(f"clock must be positive, got {clock_mhz} MHz")
     budget = int(math.floor(mhz * 1e6 / rate))
     max_latency = budget - margin if latency_in_period else None
-    lanes = _choose(model, budget - margin, max_latency, banks)
+    chosen = _choose(model, budget - margin, max_latency, banks)
     problem = None
-    if lanes is None:
+    if chosen is None:
         problem = "no lanes make every layer fast enough"
     else:
-        problem = _fits(schedule(model, lanes, banks), part)
+        problem = _fits(_schedule(model, chosen, banks), part)
         if problem:
             problem = f"the cheapest plan that meets the deadline overflows the {problem}"
     if problem:
@@ -287,7 +296,9 @@ def plan(model: Model, board: str = "ecpix5", *, sample_rate: int | None = None,
                    else f"it fits at no sample rate: {why}")
         raise NnhdlError(f"cannot run {model.name or 'the model'} at {rate} Hz on the {part.name} at {mhz:g} MHz "
                          f"({budget} cycles per sample): {problem}; {verdict}")
-    return Plan(model, part, board, lanes, schedule(model, lanes, banks), mhz, chosen, rate, budget, max_latency, banks)
+    sched = _schedule(model, chosen, banks)
+    return Plan(model, part, board, [v for v, _ in chosen], sched, mhz, clock_chosen, rate, budget, max_latency, banks,
+                [f for _, f in chosen])
 
 
 def resolve_plan_or_lanes(model: Model, lanes: int | Sequence[int] | None, **plan_args) -> list[int]:
