@@ -8,13 +8,13 @@ from amaranth.sim import Simulator
 
 from nnhdl.configs import LayerSpec, NetworkSpec, random_model
 from nnhdl.fixedpoint import QFormat, accumulate, po2_encode, quantize_po2
-from nnhdl.hdl.cache import ActivationCache, cache_latency
+from nnhdl.hdl.cache import ActivationCache, cache_latency, cache_period
 from nnhdl.hdl.conv import Conv1d, Po2Conv1d
 from nnhdl.hdl.dot import DotProduct, Po2DotProduct
 from nnhdl.hdl.matrix import Po2RowByMatrix, RowByMatrix
 from nnhdl.model import Layer, Model
 from nnhdl.reference import evaluate_layer, tap_history
-from nnhdl.sim.pysim import measure_latency, stream_through
+from nnhdl.sim.pysim import measure_latency, measure_pipeline, stream_through
 
 FORMATS = [QFormat(16, 12), QFormat(12, 9), QFormat(18, 12), QFormat(24, 20), QFormat(6, 5)]
 
@@ -105,7 +105,7 @@ def test_row_by_matrix_exact_accumulators(po2, lanes):
                                           (2, 1, 3, 3), (3, 5, 5, 2), (4, 3, 7, 3), (4, 2, 4, 4), (2, 7, 6, 4)])
 def test_activation_cache_taps(k, d, dim, fold):
     """Taps oldest first, each past entry read as ``fold`` words (the last one padded when fold does not
-    divide dim); the first output's latency is cache_latency."""
+    divide dim); latency and period are cache_latency and cache_period."""
     rng = np.random.default_rng(k * 100 + d)
     fmt = QFormat(16, 12)
     x = rng.integers(fmt.min_int, fmt.max_int + 1, (3 * ((k - 1) * d + 1) + 5, dim))
@@ -119,6 +119,9 @@ def test_activation_cache_taps(k, d, dim, fold):
     want2 = np.concatenate([want[:r], tap_history(x[r:], layer).reshape(len(x) - r, -1)])
     assert np.array_equal(res.output, want2)
     assert measure_latency(ActivationCache(16, dim, k, d, fold), x[:4]) == [cache_latency(k, fold)] * 4
+    timing = measure_pipeline(ActivationCache(16, dim, k, d, fold), x[:6])
+    assert timing.intervals == [cache_period(k, fold)] * 5
+    assert np.array_equal(timing.output, want[:6])
 
 
 @pytest.mark.parametrize("case", range(6))
