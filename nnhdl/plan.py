@@ -42,6 +42,8 @@ def lanes_for(model: Model, args: argparse.Namespace, *, banks: int = 1) -> tupl
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file (.npz)")
     add_plan_arguments(p, lanes=False)
+    p.add_argument("--banks", type=int, default=1, choices=[1, 2],
+                   help="weight banks to plan block RAM for (2 = reload while running, as the board build)")
     p.add_argument("--json", default=None, help="also write the plan to this JSON file")
 
 
@@ -51,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     model = Model.load(args.model)
     if args.sample_rate is not None and args.sample_rate <= 0:
         raise NnhdlError(f"--sample-rate must be positive, got {args.sample_rate}")
-    p = plan(model, args.board, sample_rate=args.sample_rate, clock_mhz=args.clock_mhz)
+    p = plan(model, args.board, sample_rate=args.sample_rate, clock_mhz=args.clock_mhz, banks=args.banks)
     print(p.report())
     if args.json:
         text = json.dumps(p.to_json(), indent=1)

@@ -178,8 +178,10 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
     if opts.clocking not in CLOCKINGS:
         raise NnhdlError(f"--clocking {opts.clocking!r}: choose one of {', '.join(CLOCKINGS)}")
     lanes, lane_plan, clocking = _plan_lanes(opts, board, model, rate)
-    net = Network(model, lanes=lanes, banks=2)
     cap = opts.latency_in_period
+    # the plan's cache folds; with --lanes, unfolded caches under the latency cap (the shortest latency)
+    folds = lane_plan.folds if lane_plan is not None else ([1] * len(model.layers) if cap else None)
+    net = Network(model, lanes=lanes, banks=2, folds=folds)
     if clocking == "auto":
         fits = (net.latency if cap else net.initiation_interval) + MCLK_MARGIN <= 256
         clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"

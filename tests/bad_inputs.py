@@ -623,6 +623,7 @@ FLAGS = [
     ("boards.pmod", "build --model m.npz --build-dir b --lanes {v}", "--lanes", ("0", "-3", "x")),
     ("boards.pmod", "status --port socket://127.0.0.1:1 --build-dir bd --baud {v}", "--baud", ("0", "-1", "x")),
     ("nnhdl", "synth m.npz --build-dir b --banks {v}", "--banks", ("3", "0")),
+    ("nnhdl", "plan m.npz --banks {v}", "--banks", ("3", "0")),
 ]
 for module, template, flag, values in FLAGS:
     for v in values:

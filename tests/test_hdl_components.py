@@ -8,13 +8,13 @@ from amaranth.sim import Simulator
 
 from nnhdl.configs import LayerSpec, NetworkSpec, random_model
 from nnhdl.fixedpoint import QFormat, accumulate, po2_encode, quantize_po2
-from nnhdl.hdl.cache import ActivationCache
+from nnhdl.hdl.cache import ActivationCache, cache_latency, cache_period
 from nnhdl.hdl.conv import Conv1d, Po2Conv1d
 from nnhdl.hdl.dot import DotProduct, Po2DotProduct
 from nnhdl.hdl.matrix import Po2RowByMatrix, RowByMatrix
 from nnhdl.model import Layer, Model
 from nnhdl.reference import evaluate_layer, tap_history
-from nnhdl.sim.pysim import stream_through
+from nnhdl.sim.pysim import measure_latency, measure_pipeline, stream_through
 
 FORMATS = [QFormat(16, 12), QFormat(12, 9), QFormat(18, 12), QFormat(24, 20), QFormat(6, 5)]
 
@@ -101,20 +101,27 @@ def test_row_by_matrix_exact_accumulators(po2, lanes):
     assert res.output.reshape(-1).tolist() == want.tolist()
 
 
-@pytest.mark.parametrize("k,d,dim", [(1, 1, 3), (2, 1, 1), (3, 5, 2), (4, 3, 5), (4, 16, 4)])
-def test_activation_cache_taps(k, d, dim):
+@pytest.mark.parametrize("k,d,dim,fold", [(1, 1, 3, 1), (2, 1, 1, 1), (3, 5, 2, 1), (4, 3, 5, 1), (4, 16, 4, 1),
+                                          (2, 1, 3, 3), (3, 5, 5, 2), (4, 3, 7, 3), (4, 2, 4, 4), (2, 7, 6, 4)])
+def test_activation_cache_taps(k, d, dim, fold):
+    """Taps oldest first, each past entry read as ``fold`` words (the last one padded when fold does not
+    divide dim); latency and period are cache_latency and cache_period."""
     rng = np.random.default_rng(k * 100 + d)
     fmt = QFormat(16, 12)
     x = rng.integers(fmt.min_int, fmt.max_int + 1, (3 * ((k - 1) * d + 1) + 5, dim))
     layer = Layer("qb", k, d, dim, 1, "none", np.zeros((k, dim, 1), np.int64), np.zeros(1, np.int64))
     want = tap_history(x, layer).reshape(len(x), -1)
-    res = stream_through(ActivationCache(16, dim, k, d), x, stall=0.3, seed=d)
+    res = stream_through(ActivationCache(16, dim, k, d, fold), x, stall=0.3, seed=d)
     assert np.array_equal(res.output, want)
     # a reset mid-stream restores the zero history
     r = len(x) // 2
-    res = stream_through(ActivationCache(16, dim, k, d), x, stall=0.3, seed=d + 1, reset_after=r)
+    res = stream_through(ActivationCache(16, dim, k, d, fold), x, stall=0.3, seed=d + 1, reset_after=r)
     want2 = np.concatenate([want[:r], tap_history(x[r:], layer).reshape(len(x) - r, -1)])
     assert np.array_equal(res.output, want2)
+    assert measure_latency(ActivationCache(16, dim, k, d, fold), x[:4]) == [cache_latency(k, fold)] * 4
+    timing = measure_pipeline(ActivationCache(16, dim, k, d, fold), x[:6])
+    assert timing.intervals == [cache_period(k, fold)] * 5
+    assert np.array_equal(timing.output, want[:6])
 
 
 @pytest.mark.parametrize("case", range(6))
@@ -161,3 +168,53 @@ def test_conv1d_property(k, d, in_dim, out_dim, width, kind, rounding, lanes_fra
     x = _values(rng, fmt, (2 * layer.cache_length + 4, in_dim), extreme=True)
     res = stream_through(Conv1d(fmt, rounding, layer, lanes), x, stall=0.25, seed=seed)
     assert np.array_equal(res.output, evaluate_layer(model, layer, x))
+
+
+@pytest.mark.parametrize("n,elem,depth,skewed", [(26, 16, 640, True), (5, 16, 1100, True), (7, 6, 700, True),
+                                                 (3, 24, 600, True), (4, 16, 300, False), (1, 16, 1030, False),
+                                                 (9, 12, 513, True)])
+def test_weight_store_reads_and_element_writes(n, elem, depth, skewed):
+    """Every word reads back as initialised (one read per cycle, ``ren`` low holds the data), then after
+    element writes as written; skewed layouts (depth > 512) included, odd element widths and counts."""
+    from amaranth import unsigned
+
+    from nnhdl.hdl.store import WRITE_STAGES, WeightStore
+
+    rng = np.random.default_rng(n * 1000 + depth)
+    init = rng.integers(0, 1 << elem, (depth, n))
+    dut = WeightStore(unsigned(elem), n, depth, init.tolist())
+    assert dut.layout.skewed == skewed
+    want = init.copy()
+    writes = [(int(rng.integers(depth)), int(rng.integers(n)), int(rng.integers(1 << elem))) for _ in range(40)]
+    got = {}
+
+    async def tb(ctx):
+        async def read_all(tag):
+            for t in range(depth):
+                ctx.set(dut.raddr, t)
+                ctx.set(dut.ren, 1)
+                await ctx.tick()
+                ctx.set(dut.ren, 0)
+                ctx.set(dut.raddr, (t * 7 + 3) % depth)  # ren low: the data must hold
+                await ctx.tick()
+                got[(tag, t)] = [int(v) for v in ctx.get(dut.rdata)]
+        await read_all("init")
+        for a, lane, v in writes:
+            ctx.set(dut.waddr, a)
+            ctx.set(dut.wlane, lane)
+            ctx.set(dut.wdata, v)
+            ctx.set(dut.wen, 1)
+            await ctx.tick()
+        ctx.set(dut.wen, 0)
+        for _ in range(WRITE_STAGES + 1):
+            await ctx.tick()
+        await read_all("written")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert [got[("init", t)] for t in range(depth)] == init.tolist()
+    for a, lane, v in writes:
+        want[a, lane] = v
+    assert [got[("written", t)] for t in range(depth)] == want.tolist()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from nnhdl.configs import REFERENCE, random_model, random_spec
+from nnhdl.configs import REFERENCE, LayerSpec, NetworkSpec, random_model, random_spec
 from nnhdl.errors import NnhdlError
 from nnhdl.fixedpoint import QFormat
 from nnhdl.hdl.network import Network
@@ -18,6 +18,12 @@ from nnhdl.reference import StreamingModel
 from nnhdl.sim.pysim import measure_latency, measure_pipeline, stream_through
 
 ODD_FORMATS = [QFormat(16, 12), QFormat(12, 9), QFormat(18, 12), QFormat(10, 4), QFormat(24, 20)]
+#: layer 0 on 5 lanes: 640 steps of three weight columns, a skewed weight store (and a folded cache)
+SKEWED = NetworkSpec("skewed", 12, (LayerSpec(4, 40, 64, "qb", "relu"), LayerSpec(1, 1, 3, "po2", "relu"),
+                                    LayerSpec(2, 1, 2, "qb", "none")))
+#: an odd Q format and a po2 layer on 9 lanes: 5-bit codes four to a column, skewed with two banks
+PO2_SKEWED = NetworkSpec("po2skew", 9, (LayerSpec(2, 1, 150, "po2", "relu"), LayerSpec(3, 2, 5, "qb", "none")),
+                         qformat=QFormat(10, 4), rounding="nearest")
 
 
 def _inputs(model, n, seed):
@@ -103,7 +109,7 @@ def _write_image(dut, image, *, then_swap=False):
     return setup
 
 
-@pytest.mark.parametrize("name,lanes", [("fpga_po2", 3), ("mcu", None)])
+@pytest.mark.parametrize("name,lanes", [("fpga_po2", 3), ("mcu", None), (SKEWED, [5, 1, 1])])
 def test_runtime_weight_write_single_bank(name, lanes):
     built = random_model(name, seed=1)
     loaded = random_model(name, seed=2, extreme=True)
@@ -142,6 +148,25 @@ def test_pipelined_interval_and_latency_equal_schedule(seed):
         assert res.emitted[0] > res.accepted[1]
 
 
+@pytest.mark.parametrize("name,lanes,banks", [(SKEWED, [5, 1, 1], 1), (PO2_SKEWED, [9, 4], 2)])
+def test_packed_layouts_bit_exact_with_exact_timing(name, lanes, banks):
+    """Skewed weight stores and folded caches: bit-exact, one sample every II, each exactly `latency` later."""
+    from nnhdl.hdl.store import store_layout
+    from nnhdl.hdl.schedule import weight_bits
+
+    model = random_model(name, seed=5, extreme=True)
+    l0 = model.layers[0]
+    # the layouts under test really are the packed ones
+    assert store_layout(lanes[0], weight_bits(l0, model.qformat), l0.out_dim * -(-l0.taps // lanes[0]) * banks).skewed
+    net = Network(model, lanes=lanes, banks=banks)
+    assert max(net.folds) > 1
+    x = _inputs(model, 8, 4)
+    res = measure_pipeline(net, x)
+    assert np.array_equal(res.output, evaluate(model, x))
+    assert res.intervals == [net.initiation_interval] * (len(x) - 1)
+    assert res.latencies == [net.latency] * len(x)
+
+
 def test_pipelining_beats_one_sample_in_flight():
     """fpga_qb with default lanes: the slowest layer sets the pace, not the sum of the layers."""
     model = random_model("fpga_qb", seed=0)
@@ -163,7 +188,8 @@ def _golden_switched(a, b, x, k):
 
 
 @pytest.mark.parametrize("name,lanes,swap_cycle", [("fpga_po2", 4, 0), ("fpga_qb", [8, 16, 16], 1),
-                                                   ("mcu", None, 2)])
+                                                   ("mcu", None, 2), (SKEWED, [5, 1, 1], 1),
+                                                   (PO2_SKEWED, [9, 4], 0)])
 def test_bank_swap_under_pipelining_is_coherent(name, lanes, swap_cycle):
     """Stream through a swap with several samples in flight: each output is all-old or all-new weights.
 

@@ -56,26 +56,29 @@ def test_planned_networks_meet_their_deadline_in_simulation(seed):
     assert res.latencies == [p.latency] * 10
 
 
-def _cost(model, lanes):
-    s = schedule(model, lanes)
+def _cost(model, lanes, folds=None):
+    s = schedule(model, lanes, folds=folds)
     return (s.total("mult18"), s.total("dp16kd"), s.total("lut")), s
 
 
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("cap", [False, True])
 def test_plan_is_the_cheapest_by_brute_force(seed, cap):
-    """Every lane combination is tried: none meeting the deadline is cheaper than the plan."""
+    """Every lane combination is tried (under a latency cap, each cache also unfolded): none meeting the
+    deadline is cheaper than the plan."""
     model, budget, _ = _case(seed, max_dim=3)
     if cap:
-        budget = max(budget, schedule(model, [l.taps for l in model.layers]).latency)
+        budget = max(budget, schedule(model, [l.taps for l in model.layers], folds=[1] * len(model.layers)).latency)
     best = None
     for lanes in itertools.product(*[range(1, l.taps + 1) for l in model.layers]):
-        cost, s = _cost(model, list(lanes))
-        if s.initiation_interval <= budget and (not cap or s.latency <= budget):
-            best = cost if best is None else min(best, cost)
+        default = [c.fold for c in schedule(model, list(lanes)).layers]
+        for folds in itertools.product(*[sorted({f, 1}) for f in default]) if cap else [default]:
+            cost, s = _cost(model, list(lanes), list(folds))
+            if s.initiation_interval <= budget and (not cap or s.latency <= budget):
+                best = cost if best is None else min(best, cost)
     assert best is not None
     p = _plan_budget(model, budget, latency_in_period=cap)
-    assert _cost(model, p.lanes)[0] == best
+    assert _cost(model, p.lanes, p.folds)[0] == best
     assert p.initiation_interval <= budget and (not cap or p.latency <= budget)
 
 

@@ -30,12 +30,33 @@ def test_po2_layer_has_no_multiplier_and_qb_layer_has_one_per_lane(build_dir):
     assert res.cells["LUT4"] > 0
 
 
+@pytest.mark.parametrize("banks,dp16kd", [(1, 6), (2, 10)])
+def test_block_ram_and_multipliers_are_the_plans_exactly(build_dir, banks, dp16kd):
+    """yosys synth_ecp5 maps exactly the DP16KD and MULT18X18D the cost model predicts, on a network with a
+    skewed weight store, a folded cache in block RAM, biases and po2 codes in LUT RAM."""
+    from nnhdl.hdl.schedule import schedule
+
+    spec = NetworkSpec("odd", 12, (LayerSpec(4, 40, 64, "qb", "relu"), LayerSpec(1, 1, 3, "po2", "relu"),
+                                   LayerSpec(2, 1, 2, "qb", "none")))
+    model = random_model(spec, seed=3)
+    lanes = [5, 1, 1]
+    predicted = schedule(model, lanes, banks)
+    # by hand: layer 0's 48 taps x 64 outputs on 5 lanes are 640 steps (1280 with two banks) of three
+    # 36-bit columns (two 16-bit weights each) laid end to end in 512-word blocks: 4 (8); its 121 x 12
+    # cache entries fold into 3 words of 64 bits (363 x 64: 2 blocks); biases and the rest in LUT RAM
+    assert [c.fold for c in predicted.layers][0] == 3
+    assert predicted.total("dp16kd") == dp16kd and predicted.total("mult18") == 6
+    res = synthesise(model, lanes, build_dir / f"b{banks}", banks=banks)
+    assert res.cells.get("DP16KD", 0) == dp16kd
+    assert res.cells.get("MULT18X18D", 0) == 6
+
+
 def test_synth_cli_with_place_and_route(build_dir, capsys):
     """The planner's MULT18X18D and DP16KD counts are nextpnr's, exactly (weights and a cache in block
     RAM, a small cache, biases and po2 codes in LUT RAM)."""
     from nnhdl.hdl.planner import plan
 
-    spec = NetworkSpec("small", 4, (LayerSpec(4, 8, 16, "qb", "relu"), LayerSpec(1, 1, 3, "po2", "none"),
+    spec = NetworkSpec("small", 4, (LayerSpec(4, 8, 24, "qb", "relu"), LayerSpec(1, 1, 3, "po2", "none"),
                                     LayerSpec(2, 1, 2, "qb", "none")))
     model = random_model(spec, seed=1)
     path = build_dir / "small.npz"
@@ -48,8 +69,8 @@ def test_synth_cli_with_place_and_route(build_dir, capsys):
     text = capsys.readouterr().out
     assert "MULT18X18D" in text and "Fmax" in text
     figures = json.loads(out_json.read_text())
-    # by hand: layer 0's 256 x 16-bit weights take 1 block (or 64 LUT-RAM cells); its 25 x 64-bit
-    # cache would take 2 blocks or 32 cells, so it stays in LUT RAM, as does everything smaller
+    # by hand: layer 0's 384 x 16-bit weights take 1 block (or 96 LUT-RAM cells, more than one block's
+    # worth, 64); its 25 x 64-bit cache folds to 100 x 16 bits in 28 cells of LUT RAM, as does everything smaller
     assert p.schedule.total("dp16kd") == 1 and p.schedule.total("mult18") == 2
     assert figures["utilisation"]["DP16KD"]["used"] == 1
     assert figures["cells"]["MULT18X18D"] == 2

@@ -42,13 +42,12 @@ def run_core(model, counts, *, period, bypass=False, emb=None, channels=None, de
         for t, row in enumerate(counts):
             ctx.set(dut.adc.payload, [int(v) for v in row])
             ctx.set(dut.adc.valid, 1)
-            await ctx.tick()
-            ctx.set(dut.adc.valid, 0)
-            for _ in range(period - 1):
+            for k in range(period):  # an output can leave in any cycle, the ADC's one included
                 if ctx.get(dut.dac.valid):
                     outs.append([ctx.get(dut.dac.payload[c]) for c in range(4)])
                     frames.append(t)
                 await ctx.tick()
+                ctx.set(dut.adc.valid, 0)
         for _ in range(3 * net.latency):
             if ctx.get(dut.dac.valid):
                 outs.append([ctx.get(dut.dac.payload[c]) for c in range(4)])

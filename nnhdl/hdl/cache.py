@@ -7,32 +7,47 @@ reset, so a saturating count of samples seen since reset masks taps older than
 that to zero: a reset anywhere restores the zero history of the golden model
 without a clearing pass.
 
-Timing: accepted in cycle h, the taps are valid in h+K+2 (h+1 when K == 1).
+An entry is stored as ``fold`` words of ``ceil(dim / fold)`` elements (the last
+one zero-padded), so a deep, wide cache fills its block RAMs: the memory is
+``length * fold`` words deep and ``fold`` times narrower.  The K-1 past taps are
+then ``(K-1) * fold`` reads, one per cycle; the newest tap comes from a register.
+
+Timing: accepted in cycle h, the taps are valid in h+(K-1)*fold+3 (h+1 when K == 1).
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["ActivationCache", "cache_latency", "cache_period"]
+from .bram import ram_style
+
+__all__ = ["ActivationCache", "cache_latency", "cache_period", "cache_word"]
 
 
-def cache_latency(kernel_size: int) -> int:
-    """Cycles from the input handshake to ``o.valid`` (no stalls)."""
-    return 1 if kernel_size == 1 else kernel_size + 2
+def cache_word(dim: int, fold: int) -> int:
+    """Elements per memory word of a cache whose entries are ``fold`` words."""
+    return -(-dim // fold)
 
 
-def cache_period(kernel_size: int) -> int:
+def cache_latency(kernel_size: int, fold: int = 1) -> int:
+    """Cycles from the input handshake to ``o.valid`` (no stalls): one read per word of the K-1 past taps."""
+    return 1 if kernel_size == 1 else (kernel_size - 1) * fold + 3
+
+
+def cache_period(kernel_size: int, fold: int = 1) -> int:
     """Cycles between input handshakes when ``o`` is taken the cycle it is offered."""
-    return cache_latency(kernel_size) + 1
+    return cache_latency(kernel_size, fold) + 1
 
 
 class ActivationCache(wiring.Component):
-    def __init__(self, width: int, dim: int, kernel_size: int, dilation: int) -> None:
+    def __init__(self, width: int, dim: int, kernel_size: int, dilation: int, fold: int = 1) -> None:
+        if not 1 <= fold <= dim:
+            raise ValueError(f"fold must be in 1..{dim}, got {fold}")
         self.width, self.dim, self.kernel_size, self.dilation = width, dim, kernel_size, dilation
+        self.fold = fold
         self.length = (kernel_size - 1) * dilation + 1
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(width), dim))),
@@ -41,7 +56,7 @@ class ActivationCache(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        K, d, L, dim = self.kernel_size, self.dilation, self.length, self.dim
+        K, d, L, dim, f = self.kernel_size, self.dilation, self.length, self.dim, self.fold
         accept = Signal()
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
         with m.If(self.o.valid & self.o.ready):
@@ -52,43 +67,59 @@ class ActivationCache(wiring.Component):
                 m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(1)]
             return m
 
-        vec = data.ArrayLayout(signed(self.width), dim)
-        m.submodules.mem = mem = Memory(shape=vec, depth=L, init=[])
+        e = cache_word(dim, f)
+        ew = e * self.width                      # bits per memory word
+        n_words, n_reads = L * f, (K - 1) * f
+        attrs = {"ram_style": ram_style(ew, n_words)}
+        m.submodules.mem = mem = Memory(shape=data.ArrayLayout(signed(self.width), e), depth=n_words, init=[],
+                                        attrs=attrs)
         wp = mem.write_port()
         rp = mem.read_port()
-        ptr = Signal(range(L))
-        seen = Signal(range(L))       # past samples in the buffer, saturating at L-1
-        hist = Signal(range(L))       # `seen` when the current sample arrived
-        raddr = Signal(range(L))
-        age = Signal(range(L))        # age of the tap being read (a multiple of d)
-        newest = Signal(vec)
+        ptr = Signal(range(n_words))       # word address of the next entry (a multiple of fold)
+        seen = Signal(range(L))            # past samples in the buffer, saturating at L-1
+        hist = Signal(range(L))            # `seen` when the current sample arrived
+        tbase = Signal(range(n_words))     # word address of the tap being read
+        k = Signal(range(max(f, 2)))       # word of that tap
+        age = Signal(range(L))             # age of the tap being read (a multiple of d)
+        newest = Signal(f * ew)            # the current sample, zero-padded to fold words
+        old = Signal(n_reads * ew)         # past taps, oldest word lowest
         busy = Signal()
-        c = Signal(range(K + 1))
+        c = Signal(range(n_reads + 2))
         d_valid, d_keep = Signal(), Signal()
+        wptr = Signal(range(n_words))
+        wsel, wbusy = Signal(range(max(f, 2))), Signal()   # the word of `newest` being written
 
         m.d.comb += self.i.ready.eq(~busy & ~self.o.valid)
-        m.d.comb += [wp.addr.eq(ptr), wp.data.eq(self.i.payload), wp.en.eq(accept)]
-        m.d.comb += [rp.addr.eq(raddr), rp.en.eq(1)]
+        m.d.comb += [wp.addr.eq(wptr), wp.data.eq(newest.word_select(wsel, ew) if f > 1 else newest),
+                     wp.en.eq(wbusy)]
+        with m.If(wbusy):
+            m.d.sync += [wsel.eq(wsel + 1), wptr.eq(wptr + 1)]
+            with m.If(wsel == f - 1):
+                m.d.sync += [wsel.eq(0), wbusy.eq(0)]
+        m.d.comb += [rp.addr.eq(tbase + k), rp.en.eq(1)]
+        step = d * f
         with m.If(accept):
-            start = ptr - (K - 1) * d
+            start = ptr - (K - 1) * step
             m.d.sync += [
-                newest.eq(self.i.payload), busy.eq(1), c.eq(0), hist.eq(seen), age.eq((K - 1) * d),
-                raddr.eq(Mux(ptr >= (K - 1) * d, start, start + L)),
-                ptr.eq(Mux(ptr == L - 1, 0, ptr + 1)),
+                newest.eq(self.i.payload.as_value()), busy.eq(1), c.eq(0), k.eq(0), hist.eq(seen),
+                age.eq((K - 1) * d), tbase.eq(Mux(ptr >= (K - 1) * step, start, start + n_words)),
+                wptr.eq(ptr), wsel.eq(0), wbusy.eq(1),
+                ptr.eq(Mux(ptr == n_words - f, 0, ptr + f)),
                 seen.eq(Mux(seen == L - 1, seen, seen + 1)),
             ]
-        # taps shift in at the top and move towards slot 0 (oldest ends lowest)
-        flat = self.o.payload.as_value()
-        vw = self.width * dim
-        shift_in = Signal(vw)
+        # words shift in at the top and move towards slot 0 (oldest ends lowest)
         with m.If(busy):
             m.d.sync += c.eq(c + 1)
-            m.d.sync += [d_valid.eq(c < K - 1), d_keep.eq(age <= hist)]
-            m.d.sync += [age.eq(age - d), raddr.eq(Mux(raddr + d >= L, raddr + d - L, raddr + d))]
+            m.d.sync += [d_valid.eq(c < n_reads), d_keep.eq(age <= hist)]
+            with m.If((k == f - 1) if f > 1 else 1):
+                m.d.sync += [k.eq(0), age.eq(age - d),
+                             tbase.eq(Mux(tbase + step >= n_words, tbase + step - n_words, tbase + step))]
+            with m.Else():
+                m.d.sync += k.eq(k + 1)
             with m.If(d_valid):
-                m.d.comb += shift_in.eq(Mux(d_keep, rp.data.as_value(), 0))
-                m.d.sync += flat.eq(flat >> vw | shift_in << (vw * (K - 1)))
-            with m.If(c == K):
-                m.d.sync += [flat.eq(flat >> vw | newest.as_value() << (vw * (K - 1))),
-                             busy.eq(0), self.o.valid.eq(1)]
+                m.d.sync += old.eq(old >> ew | Mux(d_keep, rp.data.as_value(), 0) << (ew * (n_reads - 1)))
+            with m.If(c == n_reads + 1):
+                m.d.sync += [busy.eq(0), self.o.valid.eq(1)]
+        vw = dim * self.width
+        m.d.comb += self.o.payload.eq(Cat(*[old[t * f * ew:][:vw] for t in range(K - 1)], newest[:vw]))
         return m

@@ -24,17 +24,18 @@ from .weights import weight_write_signature
 __all__ = ["Conv1d", "Po2Conv1d", "layer_latency", "layer_period"]
 
 
-def layer_latency(layer: Layer, lanes: int) -> int:
+def layer_latency(layer: Layer, lanes: int, fold: int = 1) -> int:
     """Cycles from the layer's input handshake to its ``o.valid`` with no stalls.
 
     cache, one cycle to load the tap register, one to read the first weights,
     one beat per cycle, the dot-product pipeline, one cycle to requantise.
+    ``fold``: words per cache entry (see :class:`.cache.ActivationCache`).
     """
     beats = layer.out_dim * steps(layer.taps, lanes)
-    return cache_latency(layer.kernel_size) + 1 + beats + DOT_LATENCY + 1
+    return cache_latency(layer.kernel_size, fold) + 1 + beats + DOT_LATENCY + 1
 
 
-def layer_period(layer: Layer, lanes: int) -> int:
+def layer_period(layer: Layer, lanes: int, fold: int = 1) -> int:
     """Fewest cycles between two input handshakes for which the layer never stalls.
 
     The row-by-matrix takes a tap vector, issues its beats and is ready two
@@ -43,7 +44,7 @@ def layer_period(layer: Layer, lanes: int) -> int:
     every handshake inside the layer happens the cycle it is first offered.
     """
     beats = layer.out_dim * steps(layer.taps, lanes)
-    return max(beats + 2, cache_period(layer.kernel_size))
+    return max(beats + 2, cache_period(layer.kernel_size, fold))
 
 
 #: samples a layer can hold between its row-by-matrix taking them and ``o`` handing them on, with
@@ -63,14 +64,17 @@ class Conv1d(wiring.Component):
 
     force_po2: bool | None = None
 
-    def __init__(self, fmt: QFormat, rounding: str, layer: Layer, lanes: int, banks: int = 1) -> None:
+    def __init__(self, fmt: QFormat, rounding: str, layer: Layer, lanes: int, banks: int = 1, fold: int = 1) -> None:
         self.fmt, self.rounding, self.layer, self.lanes, self.banks = fmt, rounding, layer, lanes, banks
+        self.fold = fold  # words per activation-cache entry (the cost model's choice: schedule.cache_fold)
         self.po2 = layer.kind == "po2" if self.force_po2 is None else self.force_po2
         try:
             if self.po2:
                 po2_encode(layer.weight, fmt)  # refuses a weight that is not a power of two
             if not 1 <= lanes <= layer.taps:
                 raise ValueError(f"lanes must be in 1..{layer.taps}, got {lanes}")
+            if not 1 <= fold <= layer.in_dim:
+                raise ValueError(f"fold must be in 1..{layer.in_dim}, got {fold}")
         except ValueError:
             self._MustUse__silence = True  # a refused design is not an unused one
             raise
@@ -86,7 +90,8 @@ class Conv1d(wiring.Component):
         m = Module()
         fmt, layer = self.fmt, self.layer
         cls = Po2RowByMatrix if self.po2 else RowByMatrix
-        m.submodules.cache = cache = ActivationCache(fmt.width, layer.in_dim, layer.kernel_size, layer.dilation)
+        m.submodules.cache = cache = ActivationCache(fmt.width, layer.in_dim, layer.kernel_size, layer.dilation,
+                                                     self.fold)
         m.submodules.rbm = rbm = cls(fmt, layer.weight.reshape(layer.taps, layer.out_dim), layer.bias, self.lanes,
                                      self.banks)
         wiring.connect(m, wiring.flipped(self.i), cache.i)

@@ -1,12 +1,16 @@
 """A tap vector against a weight matrix in block RAM: ``acc[o] = sum_t x[t] * W[t, o] + (b[o] << frac)``.
 
-Lane ``j`` owns the taps ``t = s*lanes + j``: its own ``lib.memory`` holds
-``W[t, o]`` at address ``o*S + s`` (``S = ceil(T / lanes)`` steps per row),
-so every cycle each lane reads one weight.  The taps sit in a rotating
-register (padded with zeros to ``S*lanes``): lane ``j`` always looks at slot
-``j`` and the register rotates by ``lanes`` per beat, so no wide multiplexer
-selects the operands.  With ``banks=2`` each memory holds two copies; reads use
-the ``bank`` input, runtime writes go wherever ``wr.bank`` says.
+Lane ``j`` owns the taps ``t = s*lanes + j``.  One weight store
+(:class:`.store.WeightStore`) holds the weights of all lanes: the word at
+address ``o*S + s`` (``S = ceil(T / lanes)`` steps per row) is the array of
+``W[s*lanes + j, o]`` over the lanes, so every cycle one read gives each lane
+its weight, packed two 16-bit weights per 36-bit DP16KD word instead of a
+block per lane; runtime writes change one element of a word.  The taps sit in
+a rotating register (padded with zeros to ``S*lanes``): lane ``j`` always
+looks at slot ``j`` and the register rotates by ``lanes`` per beat, so no wide
+multiplexer selects the operands.  With ``banks=2`` the store (and the bias
+memory) holds two copies; reads use the ``bank`` input, runtime writes go
+wherever ``wr.bank`` says.
 
 Runtime write addresses are the layer-local addresses of
 :mod:`nnhdl.hdl.weights` (weights in model order, then biases); a 3-stage
@@ -24,7 +28,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixedpoint import QFormat, accumulator_width, po2_encode as po2_encode_np
 from .arith import bits_for, const_mul, po2_encode, po2_layout
+from .bram import ram_style
 from .dot import DotProduct, Po2DotProduct
+from .store import WRITE_STAGES, WeightStore
 from .weights import weight_write_signature
 
 __all__ = ["RowByMatrix", "Po2RowByMatrix", "steps", "write_latency"]
@@ -37,7 +43,7 @@ def steps(n_terms: int, lanes: int) -> int:
 
 def write_latency(n_in: int, n_out: int, lanes: int) -> int:
     """Cycles from a runtime write on ``wr`` until the memory holds it."""
-    return 3 + _div_stages(n_in * n_out - 1, n_out) + _div_stages(n_in - 1, lanes)
+    return 3 + _div_stages(n_in * n_out - 1, n_out) + _div_stages(n_in - 1, lanes) + WRITE_STAGES
 
 
 def _div_stages(max_value: int, divisor: int) -> int:
@@ -84,6 +90,10 @@ class _WritePipe:
         rem, q = regs.pop("_rem"), regs.pop("_q")
         carry.update(regs)
         return q, rem[:bits_for(divisor - 1)]
+
+
+def _style(width: int, depth: int, elem: int | None = None) -> dict:
+    return {"ram_style": ram_style(width, depth, elem)}
 
 
 class RowByMatrix(wiring.Component):
@@ -143,13 +153,11 @@ class RowByMatrix(wiring.Component):
         fmt, L, S, D = self.fmt, self.lanes, self.steps, self.depth
         m.submodules.dot = dot = self.dot_class(fmt, self.n_in, L)
 
-        mems = []
-        for j in range(L):
-            mem = Memory(shape=self.weight_shape, depth=D * self.banks, init=self.lane_image(j))
-            m.submodules[f"wmem{j}"] = mem
-            mems.append(mem)
+        images = [self.lane_image(j) for j in range(L)]
+        m.submodules.wstore = wstore = WeightStore(self.weight_shape, L, D * self.banks,
+                                                   [list(word) for word in zip(*images)])
         bmem = Memory(shape=signed(fmt.width), depth=self.n_out * self.banks,
-                      init=[int(v) for v in self.bias] * self.banks)
+                      init=[int(v) for v in self.bias] * self.banks, attrs=_style(fmt.width, self.n_out * self.banks))
         m.submodules.bmem = bmem
 
         # -- read side: issue stage (addresses) -> beat stage (dot.i) -----------
@@ -161,15 +169,14 @@ class RowByMatrix(wiring.Component):
         adv = Signal()
         m.d.comb += adv.eq(~rv | dot.i.ready)
 
-        rports = [mem.read_port() for mem in mems]
         bport = bmem.read_port()
         if self.banks == 2:
-            m.d.comb += [p.addr.eq(a + Mux(self.bank, D, 0)) for p in rports]
+            m.d.comb += wstore.raddr.eq(a + Mux(self.bank, D, 0))
             m.d.comb += bport.addr.eq(o_cnt + Mux(self.bank, self.n_out, 0))
         else:
-            m.d.comb += [p.addr.eq(a) for p in rports]
+            m.d.comb += wstore.raddr.eq(a)
             m.d.comb += bport.addr.eq(o_cnt)
-        m.d.comb += [p.en.eq(adv) for p in rports + [bport]]
+        m.d.comb += [wstore.ren.eq(adv), bport.en.eq(adv)]
 
         with m.If(adv):
             m.d.sync += rv.eq(issuing)
@@ -201,7 +208,7 @@ class RowByMatrix(wiring.Component):
         m.d.comb += [dot.i.valid.eq(rv), beat.first.eq(r_first), beat.last.eq(r_last), beat.bias.eq(bport.data)]
         for j in range(L):
             m.d.comb += beat.x[j].eq(taps[j])
-            m.d.comb += beat.w[j].eq(rports[j].data)
+            m.d.comb += beat.w[j].eq(wstore.rdata[j])
         wiring.connect(m, dot.o, wiring.flipped(self.o))
 
         # -- write side: local address -> (lane, memory address) --------------
@@ -219,13 +226,11 @@ class RowByMatrix(wiring.Component):
         carry["o"] = o
         s_q, j = pipe.divmod(t, L, self.n_in - 1, carry)
         c = pipe.stage({**carry, "lane": j, "addr": const_mul(carry["o"], S) + s_q})
-        assert pipe.depth + 2 == self.write_latency
+        assert pipe.depth + 2 + WRITE_STAGES == self.write_latency
         wbank_off = Mux(c["bank"], D, 0) if self.banks == 2 else 0
         bbank_off = Mux(c["bank"], self.n_out, 0) if self.banks == 2 else 0
-        for jj, mem in enumerate(mems):
-            wp = mem.write_port()
-            m.d.comb += [wp.addr.eq(c["addr"] + wbank_off), wp.data.eq(c["code"]),
-                         wp.en.eq(c["en"] & ~c["is_bias"] & (c["lane"] == jj))]
+        m.d.comb += [wstore.waddr.eq(c["addr"] + wbank_off), wstore.wlane.eq(c["lane"]),
+                     wstore.wdata.eq(c["code"]), wstore.wen.eq(c["en"] & ~c["is_bias"])]
         bw = bmem.write_port()
         m.d.comb += [bw.addr.eq(c["b_off"] + bbank_off), bw.data.eq(c["data"]), bw.en.eq(c["en"] & c["is_bias"])]
         return m

@@ -45,13 +45,15 @@ class Network(wiring.Component):
     ``bank_swap`` (In, pulse: samples admitted from the next cycle on use the
     other bank), ``active_bank`` (Out, the bank the next admitted sample
     uses).  ``lanes`` sets the multipliers (or po2 shifters) per layer, see
-    :func:`nnhdl.hdl.schedule.resolve_lanes`.  Attributes:
+    :func:`nnhdl.hdl.schedule.resolve_lanes`; ``folds`` the words per
+    activation-cache entry (default :func:`nnhdl.hdl.schedule.cache_fold`).  Attributes:
     ``initiation_interval`` and ``latency`` (exact, from the static schedule;
     ``cycles_per_sample`` is the initiation interval), ``weight_write_latency``,
     ``addr_width``, ``lanes``, ``schedule``.
     """
 
-    def __init__(self, model: Model, *, lanes: int | Sequence[int] | None = None, banks: int = 1) -> None:
+    def __init__(self, model: Model, *, lanes: int | Sequence[int] | None = None, banks: int = 1,
+                 folds: Sequence[int] | None = None) -> None:
         try:
             model.validate()
             if banks not in (1, 2):
@@ -62,7 +64,9 @@ class Network(wiring.Component):
             raise
         self.model = model
         self.banks = banks
-        self.schedule = schedule(model, self.lanes, banks)
+        self.schedule = schedule(model, self.lanes, banks, folds)
+        #: words per activation-cache entry, per layer (the cost model's choice unless ``folds`` is given)
+        self.folds = [c.fold for c in self.schedule.layers]
         self.initiation_interval = self.schedule.initiation_interval
         self.latency = self.schedule.latency
         self.cycles_per_sample = self.initiation_interval
@@ -82,7 +86,8 @@ class Network(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model = self.model
-        layers = [Conv1d(model.qformat, model.rounding, l, n, self.banks) for l, n in zip(model.layers, self.lanes)]
+        layers = [Conv1d(model.qformat, model.rounding, l, n, self.banks, f)
+                  for l, n, f in zip(model.layers, self.lanes, self.folds)]
         for n, c in enumerate(layers):
             m.submodules[f"layer{n}"] = c
         for a, b in zip(layers, layers[1:]):

@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import NnhdlError
-from ..model import Model
-from .schedule import Schedule, _layer_cost, schedule
+from ..fixedpoint import QFormat
+from ..model import Layer, Model
+from .bram import DP16KD_BITS
+from .schedule import Schedule, _layer_cost, schedule, weight_bits
+from .store import store_layout
 
-__all__ = ["Part", "PARTS", "Plan", "plan", "lane_options", "dp16kd_bounds"]
+__all__ = ["Part", "PARTS", "Plan", "plan", "lane_options", "dp16kd_bounds", "layer_dp16kd_bounds"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Plan:
     sample_rate: int
     budget_cycles: int
     max_latency: int | None
+    banks: int = 1
+    #: words per activation-cache entry, per layer (pass as ``Network(folds=...)``)
+    folds: list[int] | None = None
 
     @property
     def initiation_interval(self) -> int:
@@ -81,20 +87,26 @@ class Plan:
             "lut": s.total("lut"), "ff": s.total("ff"),
             "initiation_interval": s.initiation_interval, "latency_cycles": s.latency,
             "mac_efficiency": round(s.mac_efficiency(), 4), "macs_per_sample": self.model.macs_per_sample,
-            "dp16kd_bounds": dict(zip(("capacity", "ports"), dp16kd_bounds(self.model, self.lanes))),
+            "banks": self.banks, "cache_folds": list(self.folds or [c.fold for c in s.layers]),
+            "dp16kd_bounds": dict(zip(("capacity", "ports"), dp16kd_bounds(self.model, self.lanes, self.banks))),
             "layers": [{"layer": c.layer, "kind": c.kind, "lanes": c.lanes, "steps": c.steps, "period": c.period,
-                        "latency": c.cycles, "mult18": c.mult18, "dp16kd": c.dp16kd, "lut": c.lut, "ff": c.ff}
-                       for c in s.layers],
+                        "latency": c.cycles, "mult18": c.mult18, "dp16kd": c.dp16kd,
+                        "dp16kd_bound": _layer_bound(l, c.lanes, self.model.qformat, self.banks),
+                        "cache_fold": c.fold, "lut": c.lut, "ff": c.ff}
+                       for l, c in zip(self.model.layers, s.layers)],
         }
 
     def report(self) -> str:
         """The ``plan`` command's text: per layer, totals, the verdict."""
         s = self.schedule
-        header = ["layer", "kind", "MACs", "lanes", "steps", "period", "latency", "MULT18", "DP16KD", "~LUT", "~FF"]
-        rows = [[c.layer, c.kind, c.macs, c.lanes, c.steps, c.period, c.cycles, c.mult18, c.dp16kd, c.lut, c.ff]
-                for c in s.layers]
+        cap, ports = dp16kd_bounds(self.model, self.lanes, self.banks)
+        header = ["layer", "kind", "MACs", "lanes", "steps", "period", "latency", "MULT18", "DP16KD", "bound", "~LUT",
+                  "~FF"]
+        rows = [[c.layer, c.kind, c.macs, c.lanes, c.steps, c.period, c.cycles, c.mult18, c.dp16kd,
+                 _layer_bound(l, c.lanes, self.model.qformat, self.banks), c.lut, c.ff]
+                for l, c in zip(self.model.layers, s.layers)]
         rows.append(["total", "", self.model.macs_per_sample, sum(self.lanes), "", s.initiation_interval, s.latency,
-                     s.total("mult18"), s.total("dp16kd"), s.total("lut"), s.total("ff")])
+                     s.total("mult18"), s.total("dp16kd"), max(cap, ports), s.total("lut"), s.total("ff")])
         cells = [[str(v) for v in header]] + [[str(v) for v in r] for r in rows]
         widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
         lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
@@ -102,34 +114,43 @@ class Plan:
         clock = f"{self.clock_mhz:g} MHz" + (" (chosen by the planner: a clock this part closes timing at; "
                                               "--clock-mhz overrides)" if self.clock_chosen else "")
         p = self.part
-        cap, ports = dp16kd_bounds(self.model, self.lanes)
         lines += [
             f"part {p.name}: {s.total('mult18')}/{p.mult18} MULT18X18D, {s.total('dp16kd')}/{p.dp16kd} DP16KD, "
-            f"~{s.total('lut')}/{p.lut} LUT4 (DP16KD lower bounds: capacity {cap}, read ports {ports}; "
-            f"the estimate counts yosys's mapping, one memory per lane and cache)",
+            f"~{s.total('lut')}/{p.lut} LUT4 (DP16KD lower bounds, {self.banks} weight bank"
+            f"{'s' if self.banks > 1 else ''}: capacity {cap}, read ports {ports}; 'bound' is each layer's larger "
+            f"one; memories small enough for LUT RAM go below it; DP16KD is yosys's mapping, exactly)",
             f"clock {clock}; {self.sample_rate} Hz -> budget {self.budget_cycles} cycles per sample"
             + (f", latency at most {self.max_latency}" if self.max_latency is not None else ""),
             f"initiation interval {s.initiation_interval} cycles (slowest: layer {s.bottleneck}), "
             f"latency {s.latency} cycles, MAC efficiency {100 * s.mac_efficiency():.1f}% "
             f"(useful MACs / (MULT18X18D x II))",
             f"lanes {','.join(str(v) for v in self.lanes)}   (pass as --lanes to override)",
-            "MULT18/cycles are exact; DP16KD/LUT/FF are estimates for ECP5 (run `synth --pnr` for nextpnr's counts)",
+            "MULT18/DP16KD/cycles are exact; LUT/FF are estimates for ECP5 (run `synth --pnr` for nextpnr's counts)",
         ]
         return "\n".join(lines)
 
 
+def layer_dp16kd_bounds(layer: Layer, lanes: int, fmt: QFormat, banks: int = 1) -> tuple[int, int]:
+    """A layer's two block-RAM bounds: capacity (its weight, bias and cache bits / 18 kbit) and bandwidth
+    (its lanes' weights per cycle, as many per 36-bit read port as whole byte lanes hold: two of 16 bits).
+    Memories small enough for LUT RAM can take the layer below them."""
+    bits = banks * (int(layer.weight.size) * weight_bits(layer, fmt) + layer.out_dim * fmt.width)
+    if layer.kernel_size > 1:
+        bits += layer.cache_length * layer.in_dim * fmt.width
+    per_port = store_layout(lanes, weight_bits(layer, fmt), 1).per_col
+    return bits, -(-lanes // per_port)
+
+
 def dp16kd_bounds(model: Model, lanes: Sequence[int], banks: int = 1) -> tuple[int, int]:
-    """The two lower bounds on block RAM: capacity (weight and cache bits / 18 kbit) and
-    bandwidth (one read port per lane and per cache, two ports per DP16KD)."""
-    w = model.qformat.width
-    bits = ports = 0
-    for layer, n in zip(model.layers, lanes):
-        bits += banks * (layer.weight.size + layer.out_dim) * w
-        ports += n
-        if layer.kernel_size > 1:
-            bits += layer.cache_length * layer.in_dim * w
-            ports += 1
-    return -(-bits // (18 * 1024)), -(-ports // 2)
+    """The two lower bounds on the whole network's block RAM: capacity (every weight, bias and cache bit,
+    both banks, / 18 kbit) and read ports (the layers' bandwidth bounds, summed)."""
+    per_layer = [layer_dp16kd_bounds(l, n, model.qformat, banks) for l, n in zip(model.layers, lanes)]
+    return -(-sum(b for b, _ in per_layer) // DP16KD_BITS), sum(p for _, p in per_layer)
+
+
+def _layer_bound(layer: Layer, lanes: int, fmt: QFormat, banks: int) -> int:
+    bits, ports = layer_dp16kd_bounds(layer, lanes, fmt, banks)
+    return max(-(-bits // DP16KD_BITS), ports)
 
 
 def lane_options(model: Model, n: int) -> list[int]:
@@ -155,33 +176,36 @@ def _fits(s: Schedule, part: Part) -> str | None:
     return None
 
 
-def _choose(model: Model, budget: int, max_latency: int | None, banks: int) -> list[int] | None:
-    """Cheapest lanes with every period <= budget (and total latency <= max_latency), or None."""
-    w = model.qformat.width
+def _choose(model: Model, budget: int, max_latency: int | None, banks: int) -> list[tuple[int, int]] | None:
+    """Cheapest ``(lanes, cache fold)`` per layer with every period <= budget (and total latency <=
+    max_latency), or None.  Under a latency cap a layer may also keep its cache unfolded (fold 1: fewer
+    cycles, maybe more block RAM)."""
     per_layer = []
     for n, layer in enumerate(model.layers):
         opts = []
         for lanes in lane_options(model, n):
-            c = _layer_cost(n, layer, lanes, w, banks)
+            c = _layer_cost(n, layer, lanes, model.qformat, banks)
             if c.period <= budget:
-                opts.append((lanes, c))
+                opts.append(((lanes, c.fold), c))
+                if max_latency is not None and c.fold != 1:
+                    opts.append(((lanes, 1), _layer_cost(n, layer, lanes, model.qformat, banks, 1)))
         if not opts:
             return None
         per_layer.append(opts)
     if max_latency is None:
         return [opts[0][0] for opts in per_layer]  # the fewest lanes is the cheapest on every count
-    # dynamic programme over the total latency: best[lat] = (cost, lanes) of the cheapest prefix
-    best: dict[int, tuple[tuple[int, int, int], list[int]]] = {0: ((0, 0, 0), [])}
+    # dynamic programme over the total latency: best[lat] = (cost, choices) of the cheapest prefix
+    best: dict[int, tuple[tuple[int, int, int], list[tuple[int, int]]]] = {0: ((0, 0, 0), [])}
     for opts in per_layer:
-        nxt: dict[int, tuple[tuple[int, int, int], list[int]]] = {}
-        for lat, (cost, lanes) in best.items():
+        nxt: dict[int, tuple[tuple[int, int, int], list[tuple[int, int]]]] = {}
+        for lat, (cost, chosen) in best.items():
             for v, c in opts:
                 tl = lat + c.cycles
                 if tl > max_latency:
                     continue
                 tc = (cost[0] + c.mult18, cost[1] + c.dp16kd, cost[2] + c.lut)
                 if tl not in nxt or tc < nxt[tl][0]:
-                    nxt[tl] = (tc, lanes + [v])
+                    nxt[tl] = (tc, chosen + [v])
         # drop dominated states: a longer prefix must be strictly cheaper to stay
         pruned, floor = {}, None
         for tl in sorted(nxt):
@@ -194,18 +218,22 @@ def _choose(model: Model, budget: int, max_latency: int | None, banks: int) -> l
     return min(best.values(), key=lambda v: v[0])[1]
 
 
+def _schedule(model: Model, chosen: list[tuple[int, int]], banks: int) -> Schedule:
+    return schedule(model, [v for v, _ in chosen], banks, [f for _, f in chosen])
+
+
 def _best_rate(model: Model, part: Part, clock_hz: float, margin: int, latency_slack: int | None,
                banks: int) -> tuple[float, str]:
     """The highest sample rate a plan fits ``part`` at, and what stops it going faster."""
-    fastest = max(_layer_cost(n, l, l.taps, model.qformat.width, banks).period for n, l in enumerate(model.layers))
+    fastest = max(_layer_cost(n, l, l.taps, model.qformat, banks).period for n, l in enumerate(model.layers))
 
     def ok(budget: int) -> bool:
         lat = None if latency_slack is None else budget - latency_slack
-        lanes = _choose(model, budget - margin, lat, banks)
-        return lanes is not None and _fits(schedule(model, lanes, banks), part) is None
+        chosen = _choose(model, budget - margin, lat, banks)
+        return chosen is not None and _fits(_schedule(model, chosen, banks), part) is None
 
     lo, hi = fastest + margin, fastest + margin
-    slowest = max(_layer_cost(n, l, 1, model.qformat.width, banks).period for n, l in enumerate(model.layers))
+    slowest = max(_layer_cost(n, l, 1, model.qformat, banks).period for n, l in enumerate(model.layers))
     while not ok(hi):
         if hi > 2 * (slowest + margin) + (latency_slack or 0) + schedule(model, 1, banks).latency:
             why = _fits(schedule(model, 1, banks), part) or "the latency cap"
@@ -220,16 +248,16 @@ def _best_rate(model: Model, part: Part, clock_hz: float, margin: int, latency_s
     budget = hi
     if budget == fastest + margin:
         n = max(range(len(model.layers)),
-                key=lambda k: _layer_cost(k, model.layers[k], model.layers[k].taps, model.qformat.width, banks).period)
+                key=lambda k: _layer_cost(k, model.layers[k], model.layers[k].taps, model.qformat, banks).period)
         why = (f"layer {n}'s period at full lanes ({fastest} cycles: one output per cycle, or its "
                f"activation cache)")
         if latency_slack is not None:
             why += " and the latency cap"
     else:
         lat = None if latency_slack is None else budget - 1 - latency_slack
-        lanes = _choose(model, budget - 1 - margin, lat, banks)
-        why = ("the latency cap (the whole latency must fit one sample period)" if lanes is None
-               else _fits(schedule(model, lanes, banks), part) or "the part")
+        chosen = _choose(model, budget - 1 - margin, lat, banks)
+        why = ("the latency cap (the whole latency must fit one sample period)" if chosen is None
+               else _fits(_schedule(model, chosen, banks), part) or "the part")
     return clock_hz / budget, why
 
 
@@ -248,18 +276,18 @@ def plan(model: Model, board: str = "ecpix5", *, sample_rate: int | None = None,
     rate = int(sample_rate or model.sample_rate)
     if rate <= 0:
         raise NnhdlError(f"sample rate must be positive, got {rate}")
-    chosen = clock_mhz is None
-    mhz = part.default_clock_mhz if chosen else float(clock_mhz)
+    clock_chosen = clock_mhz is None
+    mhz = part.default_clock_mhz if clock_chosen else float(clock_mhz)
     if not mhz > 0:
         raise NnhdlError(f"clock must be positive, got {clock_mhz} MHz")
     budget = int(math.floor(mhz * 1e6 / rate))
     max_latency = budget - margin if latency_in_period else None
-    lanes = _choose(model, budget - margin, max_latency, banks)
+    chosen = _choose(model, budget - margin, max_latency, banks)
     problem = None
-    if lanes is None:
+    if chosen is None:
         problem = "no lanes make every layer fast enough"
     else:
-        problem = _fits(schedule(model, lanes, banks), part)
+        problem = _fits(_schedule(model, chosen, banks), part)
         if problem:
             problem = f"the cheapest plan that meets the deadline overflows the {problem}"
     if problem:
@@ -268,7 +296,9 @@ def plan(model: Model, board: str = "ecpix5", *, sample_rate: int | None = None,
                    else f"it fits at no sample rate: {why}")
         raise NnhdlError(f"cannot run {model.name or 'the model'} at {rate} Hz on the {part.name} at {mhz:g} MHz "
                          f"({budget} cycles per sample): {problem}; {verdict}")
-    return Plan(model, part, board, lanes, schedule(model, lanes, banks), mhz, chosen, rate, budget, max_latency)
+    sched = _schedule(model, chosen, banks)
+    return Plan(model, part, board, [v for v, _ in chosen], sched, mhz, clock_chosen, rate, budget, max_latency, banks,
+                [f for _, f in chosen])
 
 
 def resolve_plan_or_lanes(model: Model, lanes: int | Sequence[int] | None, **plan_args) -> list[int]:

@@ -18,12 +18,14 @@ from typing import Sequence
 from ..errors import NnhdlError
 from ..fixedpoint import QFormat, accumulator_width
 from ..model import Layer, Model
+from .arith import po2_layout
+from .bram import cost as memory_cost, dp16kd, ram_style, shallow
+from .cache import cache_period, cache_word
 from .conv import layer_latency, layer_period
 from .matrix import steps
+from .store import store_layout
 
-__all__ = ["LayerCost", "Schedule", "resolve_lanes", "schedule"]
-
-DP16KD_BITS = 18 * 1024
+__all__ = ["LayerCost", "Schedule", "resolve_lanes", "schedule", "cache_fold", "layer_memories", "weight_bits"]
 
 
 def resolve_lanes(model: Model, lanes: int | Sequence[int] | None) -> list[int]:
@@ -61,6 +63,7 @@ class LayerCost:
     dp16kd: int
     lut: int
     ff: int
+    fold: int = 1  # words per activation-cache entry
 
 
 @dataclass
@@ -106,18 +109,46 @@ def _mults_per_lane(width: int) -> int:
     return 1 if width <= 18 else 4
 
 
-def _brams(bits_wide: int, depth: int) -> int:
-    """DP16KD blocks for a memory, as yosys ``synth_ecp5`` maps it.
+def cache_fold(layer: Layer, lanes: int, width: int) -> int:
+    """Words per activation-cache entry: the cheapest memory that keeps the cache off the layer's critical path.
 
-    A memory takes blocks of 36, 18, 9 or 4 bits by 512, 1024, 2048 or 4096
-    words, unless LUT RAM is cheaper: yosys keeps it in TRELLIS_DPR16X4 cells
-    (16 words x 4 bits each) when it needs at most 16 of them per block saved
-    (fitted to the memories of fpga_qb, fpga_po2 and a small network).
+    Folding an entry into more, narrower words fills deep block RAMs (a 193 x 1024-bit cache takes 29
+    blocks, the same as 965 x 208 bits in 12) and shrinks wide LUT RAM, but the cache then reads
+    (K-1)*fold words per sample; a fold whose cache period would exceed the layer's period at fold 1 is
+    never taken.  Cost: :func:`.bram.cost` (DP16KD and LUT RAM together); ties: the smallest fold.
     """
-    per_block_width = 36 if depth <= 512 else 18 if depth <= 1024 else 9 if depth <= 2048 else 4
-    blocks = -(-bits_wide // per_block_width) * -(-depth // (DP16KD_BITS // per_block_width))
-    lutram_cells = -(-depth // 16) * -(-bits_wide // 4)
-    return 0 if lutram_cells <= 16 * blocks else blocks
+    if layer.kernel_size == 1:
+        return 1
+    limit = layer_period(layer, lanes)
+    best = None
+    for f in range(1, layer.in_dim + 1):
+        if f > 1 and cache_word(layer.in_dim, f) == cache_word(layer.in_dim, f - 1):
+            continue  # the same word width, only deeper
+        if cache_period(layer.kernel_size, f) > limit:
+            break
+        shape = (cache_word(layer.in_dim, f) * width, layer.cache_length * f)
+        c = memory_cost(*shape)
+        if f > 1 and ram_style(*shape) == "block" and not shallow(*shape):
+            continue  # a mapping yosys may split across modes: not counted exactly
+        if best is None or c < best[0]:
+            best = (c, f)
+    return best[1]
+
+
+def weight_bits(layer: Layer, fmt: QFormat) -> int:
+    """Bits of one stored weight: the mantissa, or a po2 layer's (neg, shift, zero) code."""
+    return po2_layout(fmt).size if layer.kind == "po2" else fmt.width
+
+
+def layer_memories(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int) -> list[tuple[str, tuple]]:
+    """``(name, (width, depth, element bits or None))`` of each of the layer's memories, as the RTL builds them."""
+    wb = weight_bits(layer, fmt)
+    store = store_layout(lanes, wb, layer.out_dim * steps(layer.taps, lanes) * banks)
+    mems = [("weights", shape) for shape in store.memories()]
+    mems.append(("biases", (fmt.width, layer.out_dim * banks, None)))
+    if layer.kernel_size > 1:
+        mems.append(("cache", (cache_word(layer.in_dim, fold) * fmt.width, layer.cache_length * fold, None)))
+    return mems
 
 
 #: LUT and FF estimates scaled to nextpnr's TRELLIS_COMB / TRELLIS_FF on fpga_qb and fpga_po2 planned
@@ -126,15 +157,13 @@ LUT_SCALE = 1.22
 FF_SCALE = 1.27
 
 
-def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> LayerCost:
+def _layer_cost(n: int, layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int | None = None) -> LayerCost:
+    width = fmt.width
     s = steps(layer.taps, lanes)
     acc = accumulator_width(QFormat(width, 0), layer.taps)
     po2 = layer.kind == "po2"
-    depth = layer.out_dim * s * banks
-    wbits = (1 + max(1, (width - 1).bit_length()) + 1) if po2 else width
-    bram = lanes * _brams(wbits, depth) + _brams(width, layer.out_dim * banks)
-    if layer.kernel_size > 1:
-        bram += _brams(width * layer.in_dim, layer.cache_length)
+    fold = cache_fold(layer, lanes, width) if fold is None else fold
+    bram = sum(dp16kd(*shape) for _, shape in layer_memories(layer, lanes, fmt, banks, fold))
     mult = 0 if po2 else lanes * _mults_per_lane(width)
     # LUTs: adder tree + accumulator, tap rotation muxes, requantise, control, write decode
     # (coefficients fitted by eye to synth_ecp5 runs of fpga_qb and a small mixed network)
@@ -143,15 +172,20 @@ def _layer_cost(n: int, layer: Layer, lanes: int, width: int, banks: int) -> Lay
                            + (0 if layer.kernel_size == 1 else width * layer.in_dim)))
     ff = int(FF_SCALE * (s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
                          + layer.kernel_size * layer.in_dim * width + 80))
-    return LayerCost(n, layer.kind, lanes, s, layer_latency(layer, lanes), layer_period(layer, lanes), layer.macs,
-                     mult, bram, lut, ff)
+    return LayerCost(n, layer.kind, lanes, s, layer_latency(layer, lanes, fold), layer_period(layer, lanes, fold),
+                     layer.macs, mult, bram, lut, ff, fold)
 
 
-def schedule(model: Model, lanes: int | Sequence[int] | None = None, banks: int = 1) -> Schedule:
-    """Exact initiation interval and latency, estimated resources, for ``model`` with ``lanes``."""
+def schedule(model: Model, lanes: int | Sequence[int] | None = None, banks: int = 1,
+             folds: Sequence[int] | None = None) -> Schedule:
+    """Exact initiation interval and latency, estimated resources, for ``model`` with ``lanes``.
+
+    ``folds``: words per activation-cache entry, per layer (default: :func:`cache_fold`'s choice).
+    """
     ls = resolve_lanes(model, lanes)
-    return Schedule([_layer_cost(n, l, v, model.qformat.width, banks)
-                     for n, (l, v) in enumerate(zip(model.layers, ls))])
+    fs = [None] * len(ls) if folds is None else list(folds)
+    return Schedule([_layer_cost(n, l, v, model.qformat, banks, f)
+                     for n, (l, v, f) in enumerate(zip(model.layers, ls, fs))])
 
 
 def parse_lanes(text: str | None) -> int | list[int] | None:
