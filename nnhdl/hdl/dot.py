@@ -25,7 +25,7 @@ from .arith import po2_layout, po2_product
 __all__ = ["DotProduct", "Po2DotProduct", "beat_layout", "dot_latency", "tree_levels", "ADD_LEVELS_PER_STAGE"]
 
 #: adder-tree levels between two registers
-ADD_LEVELS_PER_STAGE = 1
+ADD_LEVELS_PER_STAGE = 2
 
 
 def tree_levels(lanes: int) -> int:
