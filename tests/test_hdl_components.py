@@ -10,7 +10,7 @@ from nnhdl.configs import LayerSpec, NetworkSpec, random_model
 from nnhdl.fixedpoint import QFormat, accumulate, po2_encode, quantize_po2
 from nnhdl.hdl.cache import ActivationCache, cache_latency, cache_period
 from nnhdl.hdl.conv import Conv1d, Po2Conv1d
-from nnhdl.hdl.dot import DotProduct, Po2DotProduct
+from nnhdl.hdl.dot import DotProduct, Po2DotProduct, dot_latency
 from nnhdl.hdl.matrix import Po2RowByMatrix, RowByMatrix
 from nnhdl.model import Layer, Model
 from nnhdl.reference import evaluate_layer, tap_history
@@ -84,6 +84,82 @@ def test_dot_product_rows(po2, case):
     sim.add_testbench(consumer)
     sim.run()
     assert got == want
+
+
+def _set_beat(ctx, dut, fmt, po2, x, w, bias, first, last):
+    beat = dut.i.payload
+    for j in range(dut.lanes):
+        ctx.set(beat.x[j], int(x[j]))
+        if po2:
+            sign, shift, zero = po2_encode(np.array([w[j]]), fmt)
+            ctx.set(beat.w[j].neg, int(sign[0] < 0))
+            ctx.set(beat.w[j].shift, int(shift[0]))
+            ctx.set(beat.w[j].zero, int(zero[0]))
+        else:
+            ctx.set(beat.w[j], int(w[j]))
+    ctx.set(beat.bias, int(bias))
+    ctx.set(beat.first, first)
+    ctx.set(beat.last, last)
+
+
+@pytest.mark.parametrize("po2", [False, True])
+@pytest.mark.parametrize("lanes", [1, 2, 3, 6, 9, 17, 26])
+def test_dot_product_latency_and_back_pressure(po2, lanes):
+    """Rows back to back, ``o`` always ready: the last beat of each row is consumed the cycle it is offered and
+    its sum is on ``o`` exactly ``dot_latency(lanes)`` cycles later; then the same rows with random stalls on
+    both sides come out bit-exact (every stage holds its beat while ``o`` is full)."""
+    rng = np.random.default_rng(lanes + 50 * po2)
+    fmt = QFormat(16, 12)
+    beats, rows = 2, 6
+    n = lanes * beats
+    x = _values(rng, fmt, (rows, n), extreme=True)
+    w = _po2_values(rng, fmt, (rows, n)) if po2 else _values(rng, fmt, (rows, n), extreme=True)
+    b = _values(rng, fmt, rows, extreme=True)
+    want = [int(accumulate(x[r].reshape(1, n), w[r].reshape(1, n, 1), b[r:r + 1], fmt)[0]) for r in range(rows)]
+
+    for stall in (0.0, 0.4):
+        dut = (Po2DotProduct if po2 else DotProduct)(fmt, n, lanes)
+        last_taken, got, seen = [], [], []
+
+        async def producer(ctx):
+            cycle = 0
+            for r in range(rows):
+                for s in range(beats):
+                    while rng.random() < stall:
+                        await ctx.tick()
+                        cycle += 1
+                    sl = slice(s * lanes, (s + 1) * lanes)
+                    _set_beat(ctx, dut, fmt, po2, x[r, sl], w[r, sl], b[r], s == 0, s == beats - 1)
+                    ctx.set(dut.i.valid, 1)
+                    while True:  # i.ready as sampled on the clock edge (it follows o.ready)
+                        _, _, ready = await ctx.tick().sample(dut.i.ready)
+                        cycle += 1
+                        if ready:
+                            break
+                    if s == beats - 1:
+                        last_taken.append(cycle - 1)
+                    ctx.set(dut.i.valid, 0)
+
+        async def consumer(ctx):
+            cycle = 0
+            while len(got) < rows:
+                ready = stall == 0 or rng.random() > stall
+                ctx.set(dut.o.ready, ready)
+                _, _, valid, value = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+                if valid and ready:
+                    got.append(int(value))
+                    seen.append(cycle)
+                cycle += 1
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        sim.add_testbench(producer)
+        sim.add_testbench(consumer)
+        sim.run()
+        assert got == want
+        if stall == 0:
+            assert dut.latency == dot_latency(lanes)
+            assert [o - t for o, t in zip(seen, last_taken)] == [dot_latency(lanes)] * rows
 
 
 @pytest.mark.parametrize("po2", [False, True])

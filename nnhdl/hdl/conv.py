@@ -17,7 +17,7 @@ from ..fixedpoint import QFormat, po2_encode
 from ..model import Layer
 from .arith import activate, bits_for, requantize
 from .cache import ActivationCache, cache_latency, cache_period
-from .dot import DOT_LATENCY
+from .dot import dot_latency
 from .matrix import Po2RowByMatrix, RowByMatrix, steps
 from .weights import weight_write_signature
 
@@ -32,7 +32,7 @@ def layer_latency(layer: Layer, lanes: int, fold: int = 1) -> int:
     ``fold``: words per cache entry (see :class:`.cache.ActivationCache`).
     """
     beats = layer.out_dim * steps(layer.taps, lanes)
-    return cache_latency(layer.kernel_size, fold) + 1 + beats + DOT_LATENCY + 1
+    return cache_latency(layer.kernel_size, fold) + 1 + beats + dot_latency(lanes) + 1
 
 
 def layer_period(layer: Layer, lanes: int, fold: int = 1) -> int:
@@ -47,9 +47,10 @@ def layer_period(layer: Layer, lanes: int, fold: int = 1) -> int:
     return max(beats + 2, cache_period(layer.kernel_size, fold))
 
 
-#: samples a layer can hold between its row-by-matrix taking them and ``o`` handing them on, with
-#: back-pressure: the output vector, up to three in the dot-product pipeline and one in the row-by-matrix
-_BANK_TAGS = 8
+def _bank_tags(lanes: int) -> int:
+    """Samples a layer can hold between its row-by-matrix taking them and ``o`` handing them on, with
+    back-pressure: the output vector, one per dot-product pipeline stage, one in the row-by-matrix (+ spare)."""
+    return dot_latency(lanes) + 5
 
 
 class Conv1d(wiring.Component):
@@ -99,7 +100,7 @@ class Conv1d(wiring.Component):
         if self.banks == 2:
             # the bank tag of each sample: cache -> row-by-matrix (its reads) -> a FIFO until ``o``
             bank_c, bank_r = Signal(), Signal()
-            m.submodules.tags = tags = SyncFIFO(width=1, depth=_BANK_TAGS)
+            m.submodules.tags = tags = SyncFIFO(width=1, depth=_bank_tags(self.lanes))
             with m.If(self.i.valid & self.i.ready):
                 m.d.sync += bank_c.eq(self.i_bank)
             with m.If(rbm.i.valid & rbm.i.ready):

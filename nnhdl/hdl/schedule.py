@@ -22,6 +22,7 @@ from .arith import po2_layout
 from .bram import cost as memory_cost, dp16kd, ram_style, shallow
 from .cache import cache_period, cache_word
 from .conv import layer_latency, layer_period
+from .dot import ADD_LEVELS_PER_STAGE, tree_stages
 from .matrix import steps
 from .store import store_layout
 
@@ -157,6 +158,18 @@ LUT_SCALE = 1.22
 FF_SCALE = 1.27
 
 
+def _dot_ff(lanes: int, width: int, wbits: int) -> int:
+    """Flip-flops of the dot product's pipeline (``nnhdl.hdl.dot``): operands, products, registered tree levels,
+    and the beat's control (valid, first, last, bias) at every stage."""
+    ff = lanes * (width + wbits) + lanes * 2 * width
+    nodes, level = lanes, 0
+    while nodes > 1:
+        nodes, level = -(-nodes // 2), level + 1
+        if level % ADD_LEVELS_PER_STAGE == 0 or nodes == 1:
+            ff += nodes * (2 * width + level)
+    return ff + (2 + tree_stages(lanes)) * (width + 3)
+
+
 def _layer_cost(n: int, layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int | None = None) -> LayerCost:
     width = fmt.width
     s = steps(layer.taps, lanes)
@@ -170,7 +183,7 @@ def _layer_cost(n: int, layer: Layer, lanes: int, fmt: QFormat, banks: int, fold
     per_lane = (4 * width + width * 2.4) if po2 else 4 * width  # adder tree share (+ barrel shifter, negate)
     lut = int(LUT_SCALE * (lanes * per_lane + acc * 2 + s * lanes * width * 1.0 + width * 3 + 200
                            + (0 if layer.kernel_size == 1 else width * layer.in_dim)))
-    ff = int(FF_SCALE * (s * lanes * width + lanes * 2 * width + acc * 2 + layer.out_dim * width
+    ff = int(FF_SCALE * (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt)) + acc * 2 + layer.out_dim * width
                          + layer.kernel_size * layer.in_dim * width + 80))
     return LayerCost(n, layer.kind, lanes, s, layer_latency(layer, lanes, fold), layer_period(layer, lanes, fold),
                      layer.macs, mult, bram, lut, ff, fold)
