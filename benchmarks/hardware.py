@@ -74,7 +74,7 @@ def run_row(key: str, build_root: Path, plan_only: bool) -> dict:
         return row
     from nnhdl.synth import place_and_route
 
-    res = place_and_route(model, p.lanes, build_root / key, board=board)
+    res = place_and_route(model, p.lanes, build_root / key, board=board, clock_mhz=p.clock_mhz)
     row["pnr"] = res.to_json()
     row["build_seconds"] = round(time.perf_counter() - started, 1)
     return row

@@ -12,6 +12,7 @@ optimised away, and reports Fmax and utilisation.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -171,19 +172,34 @@ def _colorlight_i5_platform():
     return ColorlightI5Platform()
 
 
-def _platform(board: str):
+def _platform(board: str, clock_mhz: float | None = None):
+    """``board``'s platform; with ``clock_mhz`` its clock is constrained at that frequency instead of the
+    oscillator's, so nextpnr places and routes for the clock the network is planned at (it stops improving
+    once a constraint is met)."""
     if board == "ecpix5":
         from amaranth_boards.ecpix5 import ECPIX585Platform
 
-        return ECPIX585Platform()
-    if board == "colorlight_i5":
-        return _colorlight_i5_platform()
-    raise NnhdlError(f"synth --pnr: unknown board {board!r}; choose ecpix5 or colorlight_i5")
+        plat = ECPIX585Platform()
+    elif board == "colorlight_i5":
+        plat = _colorlight_i5_platform()
+    else:
+        raise NnhdlError(f"synth --pnr: unknown board {board!r}; choose ecpix5 or colorlight_i5")
+    if clock_mhz is not None:
+        from amaranth.build import Clock
+
+        key = (plat.default_clk, 0)
+        res = copy.copy(plat.resources[key])  # the board's Resource objects are shared between instances
+        res.clock = Clock(clock_mhz * 1e6)
+        plat.resources[key] = res
+    return plat
 
 
 def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *,
-                    banks: int = 1, board: str = "ecpix5", log=None) -> SynthResult:
-    """Synthesise, place and route on ``board``'s part (ECPIX-5 85F or Colorlight i5 25F); cells, Fmax, use."""
+                    banks: int = 1, board: str = "ecpix5", clock_mhz: float | None = None, log=None) -> SynthResult:
+    """Synthesise, place and route on ``board``'s part (ECPIX-5 85F or Colorlight i5 25F); cells, Fmax, use.
+
+    ``clock_mhz``: the clock nextpnr aims at (default: the board oscillator's).
+    """
     from .hdl.network import Network
 
     _platform(board)  # refuse an unknown board before any work
@@ -204,10 +220,10 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
                 if log:
                     log("  Amaranth -> RTLIL ...")
                 t = time.perf_counter()
-                plan = _platform(board).build(_pnr_top(net), name="top", build_dir=str(build_dir), do_build=False,
-                                              synth_opts=opts,
-                                              script_after_synth=after + "tee -q -o stat.json stat -json",
-                                              nextpnr_opts="--timing-allow-fail")
+                plan = _platform(board, clock_mhz).build(_pnr_top(net), name="top", build_dir=str(build_dir),
+                                                         do_build=False, synth_opts=opts,
+                                                         script_after_synth=after + "tee -q -o stat.json stat -json",
+                                                         nextpnr_opts="--timing-allow-fail")
                 plan.extract(str(build_dir))
                 if log:
                     log(f"  Amaranth -> RTLIL done in {time.perf_counter() - t:.1f} s")
@@ -269,7 +285,10 @@ def main(args: argparse.Namespace) -> int:
     print(f"synth: {args.model} -> {build_dir} ({'yosys + nextpnr' if args.pnr else 'yosys'}; "
           "the first run compiles the WebAssembly tools)", file=sys.stderr, flush=True)
     if args.pnr:
-        result = place_and_route(model, lanes, build_dir, banks=args.banks, board=args.board,
+        from .hdl.planner import PARTS
+
+        mhz = plan.clock_mhz if plan is not None else args.clock_mhz or PARTS[args.board].default_clock_mhz
+        result = place_and_route(model, lanes, build_dir, banks=args.banks, board=args.board, clock_mhz=mhz,
                                  log=lambda m: print(m, file=sys.stderr, flush=True))
     else:
         result = synthesise(model, lanes, build_dir, banks=args.banks)
