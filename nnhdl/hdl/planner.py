@@ -6,8 +6,9 @@ layer's period, so every layer gets the fewest lanes whose period fits the
 budget of ``clock / sample_rate`` cycles.  Every cost the model knows
 (MULT18X18D, DP16KD, LUT) grows with a layer's lanes, so this choice is the
 lexicographic optimum: fewest multipliers, then block RAMs, then LUTs.  With a
-latency cap (the board sends frame f's answer in frame f+2, so its whole
-latency must fit one sample period) the layers share the latency budget and a
+latency cap (``boards.pmod build --latency-in-period``: the board then sends
+frame f's answer in frame f+2, so the whole latency must fit one sample
+period; without it the answer goes out D frames later) the layers share the latency budget and a
 small dynamic programme over the total latency picks the cheapest mix.
 
 A plan that cannot meet the deadline is refused with the best sample rate the
@@ -267,7 +268,7 @@ def plan(model: Model, board: str = "ecpix5", *, sample_rate: int | None = None,
 
     ``margin``: cycles per sample the surroundings need (the board's crossing
     and registers).  ``latency_in_period``: the whole latency, not only the
-    initiation interval, must fit the sample period (the board's f+2 timing).
+    initiation interval, must fit the sample period (the board's f+2 timing, D = 0).
     """
     model.validate()
     if board not in PARTS:
