@@ -90,11 +90,13 @@ def test_pipelined_at_the_initiation_interval():
 def test_delayed_answers_leave_exactly_d_frames_later(extra):
     """delay_frames = D: the answer to input t is released after input t + D arrives (never before,
     even when ready sooner), within that interval, in order; values and counters as without delay.
-    D = the least that holds the latency (+2 core registers) (extra 0), or one more (extra 1)."""
+    D = the least that holds the latency (extra 0), or one more (extra 1).  A delayed answer appears
+    latency + 3 cycles after its input (the input register, the hold FIFO's read, the DAC register), so
+    it is inside input interval t + D when latency + 3 < (D + 1) * period."""
     model = small_model(3, extreme=True)
     ii, lat = interval_of(model), cycles_of(model)
     period = ii + 3
-    d = -(-(lat + 2) // period) - 1 + extra
+    d = (lat + 3) // period + extra
     assert d >= 1 + extra
     counts = np.random.default_rng(12).integers(-32768, 32768, size=(30, 4))
     frames = []
