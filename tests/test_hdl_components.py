@@ -19,6 +19,15 @@ from nnhdl.sim.pysim import measure_latency, measure_pipeline, stream_through
 FORMATS = [QFormat(16, 12), QFormat(12, 9), QFormat(18, 12), QFormat(24, 20), QFormat(6, 5)]
 
 
+def _simulate(dut, *testbenches) -> None:
+    """Run ``testbenches`` concurrently against ``dut`` on one clock."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for tb in testbenches:
+        sim.add_testbench(tb)
+    sim.run()
+
+
 def _values(rng, fmt, shape, extreme):
     if extreme:  # mostly the corners: saturating products and sums
         corners = np.array([fmt.min_int, fmt.max_int, fmt.min_int + 1, -1, 0, 1])
@@ -78,11 +87,7 @@ def test_dot_product_rows(po2, case):
             if valid and ready:
                 got.append(int(value))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    _simulate(dut, producer, consumer)
     assert got == want
 
 
@@ -151,11 +156,7 @@ def test_dot_product_latency_and_back_pressure(po2, lanes):
                     seen.append(cycle)
                 cycle += 1
 
-        sim = Simulator(dut)
-        sim.add_clock(1e-8)
-        sim.add_testbench(producer)
-        sim.add_testbench(consumer)
-        sim.run()
+        _simulate(dut, producer, consumer)
         assert got == want
         if stall == 0:
             assert dut.latency == dot_latency(lanes)
