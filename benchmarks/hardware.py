@@ -64,7 +64,7 @@ def _err(pred: float, meas: float | None) -> str:
     return "-" if not meas else f"{100 * (pred - meas) / meas:+.0f}%"
 
 
-def run_row(key: str, build_root: Path, plan_only: bool) -> dict:
+def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False) -> dict:
     net_name, board, rate, clock = ROWS[key]
     started = time.perf_counter()
     model = _model(net_name, board, rate)
@@ -72,11 +72,19 @@ def run_row(key: str, build_root: Path, plan_only: bool) -> dict:
     row = {"row": key, "network": model.name or net_name, "board": board, "sample_rate": rate, "plan": p.to_json()}
     if plan_only:
         return row
+    saved = build_root / key / "row.json"
+    if reuse and saved.exists():
+        done = json.loads(saved.read_text())
+        if done.get("plan") == row["plan"]:  # the same network, plan and figures: its P&R still stands
+            return done
+        print(f"{key}: {saved} holds another plan; building again", file=sys.stderr)
+    saved.unlink(missing_ok=True)  # an interrupted build must not leave the last one's figures looking current
     from nnhdl.synth import place_and_route
 
     res = place_and_route(model, p.lanes, build_root / key, board=board, clock_mhz=p.clock_mhz)
     row["pnr"] = res.to_json()
     row["build_seconds"] = round(time.perf_counter() - started, 1)
+    saved.write_text(json.dumps(row, indent=1) + "\n")  # written last: present only for a finished build
     return row
 
 
@@ -147,6 +155,9 @@ def main() -> int:
     ap.add_argument("--plan-only", action="store_true", help="planner figures only, no yosys/nextpnr")
     ap.add_argument("--build-root", default=str(ROOT / "build" / "bench-hardware"))
     ap.add_argument("--json", default=None, help="JSON output (default BUILD_ROOT/hardware.json)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take a row from BUILD_ROOT/ROW/row.json when a finished build there has the same plan "
+                         "(long rows can run in separate invocations, then one --reuse run prints the table)")
     ap.add_argument("--family", default=None, metavar="BOARD",
                     help="instead: the largest fpga_wide-shaped network the planner fits on BOARD at 192 and 48 kHz")
     args = ap.parse_args()
@@ -184,7 +195,7 @@ def main() -> int:
 
     for k in keys:
         print(f"== {k}: {ROWS[k]}", file=sys.stderr, flush=True)
-        r = status.run(k, lambda: run_row(k, root, args.plan_only), brief)
+        r = status.run(k, lambda: run_row(k, root, args.plan_only, args.reuse), brief)
         rows.append(r if r is not None else {"row": k, "network": ROWS[k][0], "board": ROWS[k][1],
                                              "sample_rate": ROWS[k][2], "error": status.last_error})
     print(table(rows))
