@@ -99,14 +99,20 @@ def family(channels: int) -> Model:
 
 
 def largest_of_family(board: str, rate: int) -> tuple[int, dict | None]:
-    """The most filters per layer the planner fits on ``board`` at ``rate`` (estimates, no P&R)."""
-    best, figures = 0, None
+    """The most filters per layer the planner fits on ``board`` at ``rate`` (estimates, no P&R).
+
+    Costs grow with the filters but not strictly (lanes and block shapes step), so the search goes on
+    past a refusal and stops after 16 refusals in a row."""
+    best, figures, misses = 0, None, 0
     for c in range(2, 257):
         try:
             p = plan(family(c), board, sample_rate=rate)
         except NnhdlError:
+            misses += 1
+            if misses == 16:
+                break
             continue
-        best, figures = c, p.to_json()
+        best, figures, misses = c, p.to_json(), 0
     return best, figures
 
 
