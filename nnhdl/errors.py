@@ -48,6 +48,10 @@ def run_cli(prog: str, body: Callable[[], int]) -> int:
         print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # what the interrupt cut short (a simulator's unstarted coroutines) must not add warnings at exit
+        import warnings
+
+        warnings.simplefilter("ignore")
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
