@@ -64,6 +64,14 @@ def _err(pred: float, meas: float | None) -> str:
     return "-" if not meas else f"{100 * (pred - meas) / meas:+.0f}%"
 
 
+#: the plan keys that decide the hardware built; the estimates (LUT, FF, ...) may be refitted without a rebuild
+DESIGN_KEYS = ("model", "board", "sample_rate", "clock_mhz", "lanes", "cache_folds", "banks")
+
+
+def _design(p: dict) -> tuple:
+    return tuple(json.dumps(p.get(k)) for k in DESIGN_KEYS)
+
+
 def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False) -> dict:
     net_name, board, rate, clock = ROWS[key]
     started = time.perf_counter()
@@ -75,7 +83,8 @@ def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False) ->
     saved = build_root / key / "row.json"
     if reuse and saved.exists():
         done = json.loads(saved.read_text())
-        if done.get("plan") == row["plan"]:  # the same network, plan and figures: its P&R still stands
+        if _design(done.get("plan", {})) == _design(row["plan"]):  # the same hardware: its P&R still stands
+            done["plan"] = row["plan"]  # today's estimates beside the measured figures
             return done
         print(f"{key}: {saved} holds another plan; building again", file=sys.stderr)
     saved.unlink(missing_ok=True)  # an interrupted build must not leave the last one's figures looking current
@@ -162,7 +171,8 @@ def main() -> int:
     ap.add_argument("--build-root", default=str(ROOT / "build" / "bench-hardware"))
     ap.add_argument("--json", default=None, help="JSON output (default BUILD_ROOT/hardware.json)")
     ap.add_argument("--reuse", action="store_true",
-                    help="take a row from BUILD_ROOT/ROW/row.json when a finished build there has the same plan "
+                    help="take a row from BUILD_ROOT/ROW/row.json when a finished build there has the same design "
+                         "(network, board, rate, clock, lanes, folds, banks), with today's estimates beside it "
                          "(long rows can run in separate invocations, then one --reuse run prints the table)")
     ap.add_argument("--family", default=None, metavar="BOARD",
                     help="instead: the largest fpga_wide-shaped network the planner fits on BOARD at 192 and 48 kHz")
