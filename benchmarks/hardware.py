@@ -4,6 +4,7 @@
     PYTHONPATH=. python benchmarks/hardware.py --rows qb,qb_mclk     # some rows
     PYTHONPATH=. python benchmarks/hardware.py --plan-only           # planner figures only (seconds)
     PYTHONPATH=. python benchmarks/hardware.py --family colorlight_i5 # largest fpga_wide-shaped network per rate
+    PYTHONPATH=. python benchmarks/hardware.py --fit --build-root DIR  # refit the LUT/FF estimate to finished rows
 
 Each row: the planner's lanes for the network, board, sample rate and clock,
 then the standalone Network through yosys ``synth_ecp5`` and nextpnr-ecp5
@@ -125,6 +126,53 @@ def largest_of_family(board: str, rate: int) -> tuple[int, dict | None]:
     return best, figures
 
 
+def _saved_model(row: dict) -> Model:
+    """The network a saved row was built from (a family member by its filters, else by name)."""
+    name = row["network"]
+    if ROWS.get(row["row"], ("",))[0] == "family":
+        return family(int(name.removeprefix("wide")))
+    return _model(name, row["board"], row["sample_rate"])
+
+
+def fit(build_root: Path) -> int:
+    """Least-squares fit of the LUT and FF estimates to the saved rows' nextpnr counts; prints it, changes nothing.
+
+    LUT: TRELLIS_COMB - 4 x TRELLIS_DPR16X4 (LUT RAM, exact) = LUT_SCALE x the layers' logic model;
+    FF: TRELLIS_FF = FF_SCALE x the layers' FF model (``nnhdl.hdl.schedule.raw_costs``)."""
+    import numpy as np
+
+    from nnhdl.hdl import schedule as sch
+
+    data = []
+    for saved in sorted(build_root.glob("*/row.json")):
+        row = json.loads(saved.read_text())
+        u, p = row.get("pnr", {}).get("utilisation"), row["plan"]
+        if not u:
+            continue
+        m = _saved_model(row)
+        logic = lutram = ff = 0.0
+        for layer, lanes, fold in zip(m.layers, p["lanes"], p["cache_folds"]):
+            a, b, c = sch.raw_costs(layer, lanes, m.qformat, p["banks"], fold)
+            logic, lutram, ff = logic + a, lutram + b, ff + c
+        data.append((row["row"], logic, lutram, ff, u["TRELLIS_COMB"]["used"], u["TRELLIS_FF"]["used"]))
+    if len(data) < 2:
+        print(f"--fit needs at least two finished rows under {build_root}", file=sys.stderr)
+        return 2
+    d = np.array([r[1:] for r in data])
+    logic_real = d[:, 3] - sch.COMB_PER_LUTRAM * d[:, 1]
+    # through the origin: both scale with the design (a constant term fitted no better on these rows)
+    k_lut = float(d[:, 0] @ logic_real / (d[:, 0] @ d[:, 0]))
+    k_ff = float(d[:, 2] @ d[:, 4] / (d[:, 2] @ d[:, 2]))
+    print(f"fit over {len(d)} rows: LUT_SCALE = {k_lut:.3f}, FF_SCALE = {k_ff:.3f}   "
+          f"(in use: {sch.LUT_SCALE}, {sch.FF_SCALE})")
+    print(f"{'row':10} {'LUT real':>9} {'fit':>7} {'in use':>7} {'FF real':>8} {'fit':>7} {'in use':>7}")
+    for (name, logic, lutram, ff, comb, real_ff) in data:
+        ram = sch.COMB_PER_LUTRAM * lutram
+        print(f"{name:10} {comb:>9} {_err(k_lut * logic + ram, comb):>7} {_err(sch.LUT_SCALE * logic + ram, comb):>7} "
+              f"{real_ff:>8} {_err(k_ff * ff, real_ff):>7} {_err(sch.FF_SCALE * ff, real_ff):>7}")
+    return 0
+
+
 def mac_limit(p: dict) -> int:
     """The part's MACs per sample at this plan's clock and rate: every MULT18X18D busy every cycle."""
     from nnhdl.hdl.planner import PARTS
@@ -176,7 +224,11 @@ def main() -> int:
                          "(long rows can run in separate invocations, then one --reuse run prints the table)")
     ap.add_argument("--family", default=None, metavar="BOARD",
                     help="instead: the largest fpga_wide-shaped network the planner fits on BOARD at 192 and 48 kHz")
+    ap.add_argument("--fit", action="store_true",
+                    help="instead: fit the LUT/FF estimate's constants to the finished rows under BUILD_ROOT")
     args = ap.parse_args()
+    if args.fit:
+        return fit(Path(args.build_root))
     if args.family:
         from nnhdl.hdl.planner import PARTS
 

@@ -19,7 +19,7 @@ from ..errors import NnhdlError
 from ..fixedpoint import QFormat, accumulator_width
 from ..model import Layer, Model
 from .arith import po2_layout
-from .bram import cost as memory_cost, dp16kd, ram_style, shallow
+from .bram import cost as memory_cost, dp16kd, lutram_cells, ram_style, shallow
 from .cache import cache_period, cache_word
 from .conv import layer_latency, layer_period
 from .dot import ADD_LEVELS_PER_STAGE, tree_stages
@@ -152,10 +152,14 @@ def layer_memories(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int
     return mems
 
 
-#: LUT and FF estimates scaled to nextpnr's TRELLIS_COMB / TRELLIS_FF on fpga_qb and fpga_po2 planned
-#: for 192 kHz (yosys 0.70, nextpnr 0.11; benchmarks/hardware.py prints the comparison)
-LUT_SCALE = 1.22
-FF_SCALE = 1.27
+#: LUT and FF estimates, fitted by least squares to nextpnr's TRELLIS_COMB / TRELLIS_FF on the placed and
+#: routed rows of ``benchmarks/hardware.py`` (yosys 0.70 + abc9, nextpnr 0.11; ``--fit`` prints the fit from
+#: the saved rows): LUT = 4 TRELLIS_COMB per TRELLIS_DPR16X4 of LUT RAM (exact, from :mod:`.bram`)
+#: + LUT_SCALE x the layers' logic model; FF = FF_SCALE x the layers' FF model.
+LUT_SCALE = 1.18
+FF_SCALE = 1.04
+#: TRELLIS_COMB per TRELLIS_DPR16X4 (a 16 x 4 LUT-RAM cell fills the four LUTs of a slice's RAM half)
+COMB_PER_LUTRAM = 4
 
 
 def _dot_ff(lanes: int, width: int, wbits: int) -> int:
@@ -170,23 +174,33 @@ def _dot_ff(lanes: int, width: int, wbits: int) -> int:
     return ff + (2 + tree_stages(lanes)) * (width + 3)
 
 
-def _layer_cost(n: int, layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int | None = None) -> LayerCost:
+def raw_costs(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int) -> tuple[float, int, float]:
+    """``(logic LUTs, LUT-RAM cells, FFs)`` of a layer before the fitted scales: the structural model.
+
+    Logic: adder tree (+ barrel shifter and negate for po2) per lane, accumulator, the rotating tap register's
+    load/rotate muxes, requantise, control, the cache's tap assembly.  FFs: tap register, dot-product pipeline,
+    accumulator, outputs, cache taps, control."""
     width = fmt.width
     s = steps(layer.taps, lanes)
     acc = accumulator_width(QFormat(width, 0), layer.taps)
-    po2 = layer.kind == "po2"
-    fold = cache_fold(layer, lanes, width) if fold is None else fold
+    per_lane = (4 * width + width * 2.4) if layer.kind == "po2" else 4 * width
+    logic = (lanes * per_lane + acc * 2 + s * lanes * width + width * 3 + 200
+             + (0 if layer.kernel_size == 1 else width * layer.in_dim))
+    lutram = sum(lutram_cells(w, d) for _, (w, d, e) in layer_memories(layer, lanes, fmt, banks, fold)
+                 if ram_style(w, d, e) == "distributed")
+    ff = (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt)) + acc * 2 + layer.out_dim * width
+          + layer.kernel_size * layer.in_dim * width + 80)
+    return logic, lutram, ff
+
+
+def _layer_cost(n: int, layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int | None = None) -> LayerCost:
+    fold = cache_fold(layer, lanes, fmt.width) if fold is None else fold
     bram = sum(dp16kd(*shape) for _, shape in layer_memories(layer, lanes, fmt, banks, fold))
-    mult = 0 if po2 else lanes * _mults_per_lane(width)
-    # LUTs: adder tree + accumulator, tap rotation muxes, requantise, control, write decode
-    # (coefficients fitted by eye to synth_ecp5 runs of fpga_qb and a small mixed network)
-    per_lane = (4 * width + width * 2.4) if po2 else 4 * width  # adder tree share (+ barrel shifter, negate)
-    lut = int(LUT_SCALE * (lanes * per_lane + acc * 2 + s * lanes * width * 1.0 + width * 3 + 200
-                           + (0 if layer.kernel_size == 1 else width * layer.in_dim)))
-    ff = int(FF_SCALE * (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt)) + acc * 2 + layer.out_dim * width
-                         + layer.kernel_size * layer.in_dim * width + 80))
-    return LayerCost(n, layer.kind, lanes, s, layer_latency(layer, lanes, fold), layer_period(layer, lanes, fold),
-                     layer.macs, mult, bram, lut, ff, fold)
+    mult = 0 if layer.kind == "po2" else lanes * _mults_per_lane(fmt.width)
+    logic, lutram, ff = raw_costs(layer, lanes, fmt, banks, fold)
+    return LayerCost(n, layer.kind, lanes, steps(layer.taps, lanes), layer_latency(layer, lanes, fold),
+                     layer_period(layer, lanes, fold), layer.macs, mult, bram,
+                     int(LUT_SCALE * logic + COMB_PER_LUTRAM * lutram), int(FF_SCALE * ff), fold)
 
 
 def schedule(model: Model, lanes: int | Sequence[int] | None = None, banks: int = 1,
