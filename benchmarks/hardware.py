@@ -89,6 +89,8 @@ def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False) ->
             return done
         print(f"{key}: {saved} holds another plan; building again", file=sys.stderr)
     saved.unlink(missing_ok=True)  # an interrupted build must not leave the last one's figures looking current
+    (build_root / key).mkdir(parents=True, exist_ok=True)
+    (build_root / key / "plan.json").write_text(json.dumps(row, indent=1) + "\n")  # for --fit, even if P&R fails
     from nnhdl.synth import place_and_route
 
     res = place_and_route(model, p.lanes, build_root / key, board=board, clock_mhz=p.clock_mhz)
@@ -135,19 +137,30 @@ def _saved_model(row: dict) -> Model:
 
 
 def fit(build_root: Path) -> int:
-    """Least-squares fit of the LUT and FF estimates to the saved rows' nextpnr counts; prints it, changes nothing.
+    """Fit of the LUT and FF estimates to the saved rows' nextpnr counts; prints it, changes nothing.
 
     LUT: TRELLIS_COMB - 4 x TRELLIS_DPR16X4 (LUT RAM, exact) = LUT_SCALE x the layers' logic model;
-    FF: TRELLIS_FF = FF_SCALE x the layers' FF model (``nnhdl.hdl.schedule.raw_costs``)."""
+    FF: TRELLIS_FF = FF_SCALE x the layers' FF model (``nnhdl.hdl.schedule.raw_costs``).  A row counts once
+    nextpnr has packed it (row.json, or plan.json beside nextpnr's log: the counts are final after packing)."""
     import numpy as np
 
     from nnhdl.hdl import schedule as sch
 
     data = []
-    for saved in sorted(build_root.glob("*/row.json")):
-        row = json.loads(saved.read_text())
-        u, p = row.get("pnr", {}).get("utilisation"), row["plan"]
-        if not u:
+    from nnhdl.synth import _parse_nextpnr
+
+    for folder in sorted(p for p in build_root.iterdir() if p.is_dir()):
+        if (folder / "row.json").exists():
+            row = json.loads((folder / "row.json").read_text())
+            u = row.get("pnr", {}).get("utilisation")
+        elif (folder / "plan.json").exists() and (folder / "top.tim").exists():
+            # a build that stopped after packing (no legal placement, routing cut short): its counts are final
+            row = json.loads((folder / "plan.json").read_text())
+            u = {k: {"used": a} for k, (a, _) in _parse_nextpnr((folder / "top.tim").read_text())[1].items()}
+        else:
+            continue
+        p = row["plan"]
+        if not u or "TRELLIS_COMB" not in u:
             continue
         m = _saved_model(row)
         logic = lutram = ff = 0.0
@@ -159,16 +172,21 @@ def fit(build_root: Path) -> int:
         print(f"--fit needs at least two finished rows under {build_root}", file=sys.stderr)
         return 2
     d = np.array([r[1:] for r in data])
-    logic_real = d[:, 3] - sch.COMB_PER_LUTRAM * d[:, 1]
-    # through the origin: both scale with the design (a constant term fitted no better on these rows)
-    k_lut = float(d[:, 0] @ logic_real / (d[:, 0] @ d[:, 0]))
-    k_ff = float(d[:, 2] @ d[:, 4] / (d[:, 2] @ d[:, 2]))
+    ram = sch.COMB_PER_LUTRAM * d[:, 1]
+
+    def minimax(model, real, fixed=0.0):
+        """The scale with the smallest worst relative error (the +-15% target is on the worst row)."""
+        ks = np.arange(0.5, 2.0, 0.001)
+        worst = [np.max(np.abs((k * model + fixed - real) / real)) for k in ks]
+        return float(ks[int(np.argmin(worst))])
+
+    k_lut, k_ff = minimax(d[:, 0], d[:, 3], ram), minimax(d[:, 2], d[:, 4])
     print(f"fit over {len(d)} rows: LUT_SCALE = {k_lut:.3f}, FF_SCALE = {k_ff:.3f}   "
           f"(in use: {sch.LUT_SCALE}, {sch.FF_SCALE})")
     print(f"{'row':10} {'LUT real':>9} {'fit':>7} {'in use':>7} {'FF real':>8} {'fit':>7} {'in use':>7}")
     for (name, logic, lutram, ff, comb, real_ff) in data:
-        ram = sch.COMB_PER_LUTRAM * lutram
-        print(f"{name:10} {comb:>9} {_err(k_lut * logic + ram, comb):>7} {_err(sch.LUT_SCALE * logic + ram, comb):>7} "
+        ram_ = sch.COMB_PER_LUTRAM * lutram
+        print(f"{name:10} {comb:>9} {_err(k_lut * logic + ram_, comb):>7} {_err(sch.LUT_SCALE * logic + ram_, comb):>7} "
               f"{real_ff:>8} {_err(k_ff * ff, real_ff):>7} {_err(sch.FF_SCALE * ff, real_ff):>7}")
     return 0
 

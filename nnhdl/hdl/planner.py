@@ -39,7 +39,7 @@ class Part:
     name: str
     mult18: int
     dp16kd: int
-    lut: int
+    lut: int  # LUT4s; an ECP5 slice pairs each LUT4 with a flip-flop, so also the FFs
     #: a system clock this part closes timing at for these designs (speed grade included)
     default_clock_mhz: float
 
@@ -117,7 +117,7 @@ class Plan:
         p = self.part
         lines += [
             f"part {p.name}: {s.total('mult18')}/{p.mult18} MULT18X18D, {s.total('dp16kd')}/{p.dp16kd} DP16KD, "
-            f"~{s.total('lut')}/{p.lut} LUT4 (DP16KD lower bounds, {self.banks} weight bank"
+            f"~{s.total('lut')}/{p.lut} LUT4, ~{s.total('ff')}/{p.lut} FF (DP16KD lower bounds, {self.banks} weight bank"
             f"{'s' if self.banks > 1 else ''}: capacity {cap}, read ports {ports}; 'bound' is each layer's larger "
             f"one; memories small enough for LUT RAM go below it; DP16KD is yosys's mapping, exactly)",
             f"clock {clock}; {self.sample_rate} Hz -> budget {self.budget_cycles} cycles per sample"
@@ -166,14 +166,21 @@ def lane_options(model: Model, n: int) -> list[int]:
     return out
 
 
+#: share of a part's LUT4s and FFs a plan may fill (estimates): on the 25F, nextpnr placed and routed a plan
+#: at 46% TRELLIS_COMB / 71% TRELLIS_FF and found no legal placement at 94% / 124%
+FILL = 0.85
+
+
 def _fits(s: Schedule, part: Part) -> str | None:
-    """The first resource of ``part`` that ``s`` overflows, or None."""
+    """The first resource of ``part`` that ``s`` overflows, or None (LUTs and FFs: up to :data:`FILL`)."""
     if s.total("mult18") > part.mult18:
         return f"multipliers ({s.total('mult18')} MULT18X18D > {part.mult18})"
     if s.total("dp16kd") > part.dp16kd:
         return f"block RAM ({s.total('dp16kd')} DP16KD > {part.dp16kd})"
-    if s.total("lut") > part.lut:
-        return f"LUTs (~{s.total('lut')} LUT4 > {part.lut})"
+    if s.total("lut") > FILL * part.lut:
+        return f"LUTs (~{s.total('lut')} LUT4 > {FILL:.0%} of {part.lut})"
+    if s.total("ff") > FILL * part.lut:
+        return f"flip-flops (~{s.total('ff')} FF > {FILL:.0%} of {part.lut})"
     return None
 
 

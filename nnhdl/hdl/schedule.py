@@ -152,12 +152,12 @@ def layer_memories(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int
     return mems
 
 
-#: LUT and FF estimates, fitted by least squares to nextpnr's TRELLIS_COMB / TRELLIS_FF on the placed and
-#: routed rows of ``benchmarks/hardware.py`` (yosys 0.70 + abc9, nextpnr 0.11; ``--fit`` prints the fit from
+#: LUT and FF estimates, fitted (the smallest worst relative error) to nextpnr's TRELLIS_COMB / TRELLIS_FF on the
+#: packed rows of ``benchmarks/hardware.py`` (yosys 0.70 + abc9, nextpnr 0.11; ``--fit`` prints the fit from
 #: the saved rows): LUT = 4 TRELLIS_COMB per TRELLIS_DPR16X4 of LUT RAM (exact, from :mod:`.bram`)
 #: + LUT_SCALE x the layers' logic model; FF = FF_SCALE x the layers' FF model.
-LUT_SCALE = 1.18
-FF_SCALE = 1.04
+LUT_SCALE = 1.183
+FF_SCALE = 1.058
 #: TRELLIS_COMB per TRELLIS_DPR16X4 (a 16 x 4 LUT-RAM cell fills the four LUTs of a slice's RAM half)
 COMB_PER_LUTRAM = 4
 
