@@ -107,6 +107,23 @@ def test_impossible_deadline_names_best_rate_and_bound():
         plan(model, "colorlight_i5", sample_rate=int(best * 1.02) + 1, clock_mhz=12)
 
 
+def test_flip_flops_bound_a_plan():
+    """A network whose tap registers outgrow the 25F's flip-flops is refused on FFs, not handed to nextpnr
+    (fpga_wide's shape with 52 filters: ~30k FF for 24,288 slots, where nextpnr found no legal placement)."""
+    from nnhdl.configs import LayerSpec, NetworkSpec
+    from nnhdl.hdl.planner import FILL
+
+    c = 52
+    spec = NetworkSpec("wide52", 4, (LayerSpec(4, 1, c), LayerSpec(4, 4, c), LayerSpec(4, 16, c),
+                                     LayerSpec(4, 64, c), LayerSpec(1, 1, 4, "qb", "none")))
+    model = random_model(spec, seed=0)
+    with pytest.raises(NnhdlError, match="flip-flops"):
+        plan(model, "colorlight_i5", sample_rate=48000)
+    small = random_model("fpga_qb", seed=0)
+    ok = plan(small, "colorlight_i5", sample_rate=48000)
+    assert ok.schedule.total("ff") <= FILL * PARTS["colorlight_i5"].lut
+
+
 def test_period_bound_when_one_output_per_cycle_is_too_slow():
     model = random_model("fpga_qb", seed=0)
     with pytest.raises(NnhdlError, match="layer 0's period at full lanes"):
