@@ -100,12 +100,11 @@ def _interrupt_that_sticks() -> Iterator[Callable[[], None]]:
         yield lambda: None
         return
 
-    def stop() -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+    armed: list = []  # the SIGALRM handler replaced once the first interrupt arrives (nothing is touched before)
 
-    def on_interrupt(signum, frame):
-        signal.setitimer(signal.ITIMER_REAL, INTERRUPT_REPEAT_S, INTERRUPT_REPEAT_S)
-        raise KeyboardInterrupt
+    def stop() -> None:
+        if armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
     def again(signum, frame):
         exc = sys.exc_info()[1]
@@ -115,14 +114,20 @@ def _interrupt_that_sticks() -> Iterator[Callable[[], None]]:
             exc = exc.__context__
         raise KeyboardInterrupt
 
-    old_alarm = signal.signal(signal.SIGALRM, again)
+    def on_interrupt(signum, frame):
+        if not armed:
+            armed.append(signal.signal(signal.SIGALRM, again))
+            signal.setitimer(signal.ITIMER_REAL, INTERRUPT_REPEAT_S, INTERRUPT_REPEAT_S)
+        raise KeyboardInterrupt
+
     signal.signal(signal.SIGINT, on_interrupt)
     try:
         yield stop
     finally:
         stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGALRM, old_alarm)
+        if armed:
+            signal.signal(signal.SIGALRM, armed[0])
 
 
 def _silence_stdout() -> None:
