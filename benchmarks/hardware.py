@@ -167,7 +167,7 @@ def fit(build_root: Path) -> int:
         for layer, lanes, fold in zip(m.layers, p["lanes"], p["cache_folds"]):
             a, b, c = sch.raw_costs(layer, lanes, m.qformat, p["banks"], fold)
             logic, lutram, ff = logic + a, lutram + b, ff + c
-        data.append((row["row"], logic, lutram, ff, u["TRELLIS_COMB"]["used"], u["TRELLIS_FF"]["used"]))
+        data.append((f"{row['row']} ({row['network']})", logic, lutram, ff, u["TRELLIS_COMB"]["used"], u["TRELLIS_FF"]["used"]))
     if len(data) < 2:
         print(f"--fit needs at least two finished rows under {build_root}", file=sys.stderr)
         return 2
@@ -183,10 +183,10 @@ def fit(build_root: Path) -> int:
     k_lut, k_ff = minimax(d[:, 0], d[:, 3], ram), minimax(d[:, 2], d[:, 4])
     print(f"fit over {len(d)} rows: LUT_SCALE = {k_lut:.3f}, FF_SCALE = {k_ff:.3f}   "
           f"(in use: {sch.LUT_SCALE}, {sch.FF_SCALE})")
-    print(f"{'row':10} {'LUT real':>9} {'fit':>7} {'in use':>7} {'FF real':>8} {'fit':>7} {'in use':>7}")
+    print(f"{'row':20} {'LUT real':>9} {'fit':>7} {'in use':>7} {'FF real':>8} {'fit':>7} {'in use':>7}")
     for (name, logic, lutram, ff, comb, real_ff) in data:
         ram_ = sch.COMB_PER_LUTRAM * lutram
-        print(f"{name:10} {comb:>9} {_err(k_lut * logic + ram_, comb):>7} {_err(sch.LUT_SCALE * logic + ram_, comb):>7} "
+        print(f"{name:20} {comb:>9} {_err(k_lut * logic + ram_, comb):>7} {_err(sch.LUT_SCALE * logic + ram_, comb):>7} "
               f"{real_ff:>8} {_err(k_ff * ff, real_ff):>7} {_err(sch.FF_SCALE * ff, real_ff):>7}")
     return 0
 
