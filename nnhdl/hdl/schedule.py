@@ -26,7 +26,8 @@ from .dot import ADD_LEVELS_PER_STAGE, tree_stages
 from .matrix import steps
 from .store import store_layout
 
-__all__ = ["LayerCost", "Schedule", "resolve_lanes", "schedule", "cache_fold", "layer_memories", "weight_bits"]
+__all__ = ["LayerCost", "Schedule", "resolve_lanes", "schedule", "cache_fold", "layer_memories", "weight_bits",
+           "raw_costs"]
 
 
 def resolve_lanes(model: Model, lanes: int | Sequence[int] | None) -> list[int]:
@@ -174,20 +175,22 @@ def _dot_ff(lanes: int, width: int, wbits: int) -> int:
     return ff + (2 + tree_stages(lanes)) * (width + 3)
 
 
-def raw_costs(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int) -> tuple[float, int, float]:
+def raw_costs(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int,
+              memories: list[tuple[str, tuple]] | None = None) -> tuple[float, int, float]:
     """``(logic LUTs, LUT-RAM cells, FFs)`` of a layer before the fitted scales: the structural model.
 
     Logic: adder tree (+ barrel shifter and negate for po2) per lane, accumulator, the rotating tap register's
     load/rotate muxes, requantise, control, the cache's tap assembly.  FFs: tap register, dot-product pipeline,
-    accumulator, outputs, cache taps, control."""
+    accumulator, outputs, cache taps, control.  ``memories``: :func:`layer_memories`, when already at hand."""
     width = fmt.width
     s = steps(layer.taps, lanes)
     acc = accumulator_width(QFormat(width, 0), layer.taps)
     per_lane = (4 * width + width * 2.4) if layer.kind == "po2" else 4 * width
     logic = (lanes * per_lane + acc * 2 + s * lanes * width + width * 3 + 200
              + (0 if layer.kernel_size == 1 else width * layer.in_dim))
-    lutram = sum(lutram_cells(w, d) for _, (w, d, e) in layer_memories(layer, lanes, fmt, banks, fold)
-                 if ram_style(w, d, e) == "distributed")
+    if memories is None:
+        memories = layer_memories(layer, lanes, fmt, banks, fold)
+    lutram = sum(lutram_cells(w, d) for _, (w, d, e) in memories if ram_style(w, d, e) == "distributed")
     ff = (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt)) + acc * 2 + layer.out_dim * width
           + layer.kernel_size * layer.in_dim * width + 80)
     return logic, lutram, ff
@@ -195,9 +198,10 @@ def raw_costs(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int) -> 
 
 def _layer_cost(n: int, layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int | None = None) -> LayerCost:
     fold = cache_fold(layer, lanes, fmt.width) if fold is None else fold
-    bram = sum(dp16kd(*shape) for _, shape in layer_memories(layer, lanes, fmt, banks, fold))
+    memories = layer_memories(layer, lanes, fmt, banks, fold)
+    bram = sum(dp16kd(*shape) for _, shape in memories)
     mult = 0 if layer.kind == "po2" else lanes * _mults_per_lane(fmt.width)
-    logic, lutram, ff = raw_costs(layer, lanes, fmt, banks, fold)
+    logic, lutram, ff = raw_costs(layer, lanes, fmt, banks, fold, memories)
     return LayerCost(n, layer.kind, lanes, steps(layer.taps, lanes), layer_latency(layer, lanes, fold),
                      layer_period(layer, lanes, fold), layer.macs, mult, bram,
                      int(LUT_SCALE * logic + COMB_PER_LUTRAM * lutram), int(FF_SCALE * ff), fold)
