@@ -84,6 +84,27 @@ def parse_nextpnr_log(text: str) -> tuple[dict[str, dict[str, int]], dict[str, d
     return util, fmax
 
 
+def _run_with_abc_fallback(gw: Path, env: dict, log) -> dict[str, float]:
+    """Run the LiteX build script stage by stage; when yosys's abc9 crashes (the YoWASP yosys 0.70 assertion
+    in ABC_OPS_REINTEGRATE, as ``nnhdl.synth`` meets it too), map the LUTs with plain abc once more."""
+    from nnhdl.synth import ABC_FALLBACK_AFTER, ABC_FALLBACK_SYNTH_OPTS
+
+    script = gw / f"build_{BUILD_NAME}.sh"
+    try:
+        return run_stages(script, gw, env=env, pnr_log="nextpnr.log", log=log)
+    except RuntimeError:
+        ys, out = gw / f"{BUILD_NAME}.ys", gw / f"{BUILD_NAME}.rpt"  # yosys -l: its log
+        tail = out.read_text(errors="replace")[-3000:] if out.exists() else ""
+        text = ys.read_text() if ys.exists() else ""
+        synth = f"synth_ecp5  -top {BUILD_NAME}"
+        if "ABC" not in tail or synth not in text:
+            raise
+        log("  yosys: abc9 crashed (a known YoWASP yosys assertion); mapping the LUTs with abc instead")
+        ys.write_text(text.replace(synth, f"synth_ecp5 {ABC_FALLBACK_SYNTH_OPTS} -top {BUILD_NAME}\n"
+                                          + ABC_FALLBACK_AFTER.replace("; ", "\n").replace("-top top", f"-top {BUILD_NAME}")))
+        return run_stages(script, gw, env=env, pnr_log="nextpnr.log", log=log)
+
+
 def _tool_errors(gw: Path) -> str:
     """The tools' ERROR lines (e.g. nextpnr's "no BELs remaining" when the design does not fit)."""
     lines = []
@@ -278,8 +299,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
         stage_seconds[stage] = round(time.monotonic() - t, 1)
         log(f"  {stage} done in {stage_seconds[stage]:.1f} s")
         if opts.run_tools:
-            stage_seconds.update(run_stages(gw / f"build_{BUILD_NAME}.sh", gw, env=env, pnr_log="nextpnr.log",
-                                            log=log))
+            stage_seconds.update(_run_with_abc_fallback(gw, env, log))
     except (OSError, RuntimeError, SystemExit) as e:
         with contextlib.suppress(OSError):
             (build_dir / "build.log").write_text(out.getvalue())
