@@ -69,8 +69,30 @@ def _err(pred: float, meas: float | None) -> str:
 DESIGN_KEYS = ("model", "board", "sample_rate", "clock_mhz", "lanes", "cache_folds", "banks")
 
 
-def _design(p: dict) -> tuple:
-    return tuple(json.dumps(p.get(k)) for k in DESIGN_KEYS)
+#: the modules whose code decides the gates of a plan (the estimates' modules are left out)
+RTL_MODULES = ("arith", "bram", "cache", "conv", "dot", "matrix", "network", "store", "weights")
+
+
+def rtl_digest() -> str:
+    """A hash of the RTL generators' code without comments and docstrings: a saved build is reused only
+    while the generators that produced it are unchanged (an edited docstring does not force a rebuild)."""
+    import ast
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in RTL_MODULES:
+        tree = ast.parse((ROOT / "nnhdl" / "hdl" / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(ast.dump(tree).encode())
+    return h.hexdigest()[:16]
+
+
+def _design(p: dict, rtl: str | None) -> tuple:
+    return tuple(json.dumps(p.get(k)) for k in DESIGN_KEYS) + (rtl,)
 
 
 def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False) -> dict:
@@ -78,16 +100,17 @@ def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False) ->
     started = time.perf_counter()
     model = _model(net_name, board, rate)
     p = plan(model, board, sample_rate=rate, clock_mhz=clock)
-    row = {"row": key, "network": model.name or net_name, "board": board, "sample_rate": rate, "plan": p.to_json()}
+    row = {"row": key, "network": model.name or net_name, "board": board, "sample_rate": rate, "plan": p.to_json(),
+           "rtl": rtl_digest()}
     if plan_only:
         return row
     saved = build_root / key / "row.json"
     if reuse and saved.exists():
         done = json.loads(saved.read_text())
-        if _design(done.get("plan", {})) == _design(row["plan"]):  # the same hardware: its P&R still stands
+        if _design(done.get("plan", {}), done.get("rtl")) == _design(row["plan"], row["rtl"]):  # the same gates
             done["plan"] = row["plan"]  # today's estimates beside the measured figures
             return done
-        print(f"{key}: {saved} holds another plan; building again", file=sys.stderr)
+        print(f"{key}: {saved} holds another plan or older RTL; building again", file=sys.stderr)
     saved.unlink(missing_ok=True)  # an interrupted build must not leave the last one's figures looking current
     (build_root / key).mkdir(parents=True, exist_ok=True)
     (build_root / key / "plan.json").write_text(json.dumps(row, indent=1) + "\n")  # for --fit, even if P&R fails
@@ -238,7 +261,8 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="JSON output (default BUILD_ROOT/hardware.json)")
     ap.add_argument("--reuse", action="store_true",
                     help="take a row from BUILD_ROOT/ROW/row.json when a finished build there has the same design "
-                         "(network, board, rate, clock, lanes, folds, banks), with today's estimates beside it "
+                         "(network, board, rate, clock, lanes, folds, banks) built by today's RTL generators, with today's "
+                         "estimates beside it "
                          "(long rows can run in separate invocations, then one --reuse run prints the table)")
     ap.add_argument("--family", default=None, metavar="BOARD",
                     help="instead: the largest fpga_wide-shaped network the planner fits on BOARD at 192 and 48 kHz")

@@ -112,10 +112,12 @@ def _set_beat(ctx, dut, fmt, po2, x, w, bias, first, last):
 def test_dot_product_latency_and_back_pressure(po2, lanes):
     """Rows back to back, ``o`` always ready: the last beat of each row is consumed the cycle it is offered and
     its sum is on ``o`` exactly ``dot_latency(lanes)`` cycles later; then the same rows with random stalls on
-    both sides come out bit-exact (every stage holds its beat while ``o`` is full)."""
+    both sides come out bit-exact (the output queue holds the rows in flight while ``o`` is not taken, and
+    ``i.ready`` falls before it overflows).  Throughout, ``ready_next`` is the next cycle's ``i.ready``, the
+    promise the row-by-matrix drives its tap-register enable from."""
     rng = np.random.default_rng(lanes + 50 * po2)
     fmt = QFormat(16, 12)
-    beats, rows = 2, 6
+    beats, rows = 2, 10  # more rows than the output queue holds
     n = lanes * beats
     x = _values(rng, fmt, (rows, n), extreme=True)
     w = _po2_values(rng, fmt, (rows, n)) if po2 else _values(rng, fmt, (rows, n), extreme=True)
@@ -148,7 +150,8 @@ def test_dot_product_latency_and_back_pressure(po2, lanes):
         async def consumer(ctx):
             cycle = 0
             while len(got) < rows:
-                ready = stall == 0 or rng.random() > stall
+                # with stalls: nothing taken for the first 40 cycles, so the credit runs out
+                ready = stall == 0 or (cycle >= 40 and rng.random() > stall)
                 ctx.set(dut.o.ready, ready)
                 _, _, valid, value = await ctx.tick().sample(dut.o.valid, dut.o.payload)
                 if valid and ready:
@@ -156,8 +159,18 @@ def test_dot_product_latency_and_back_pressure(po2, lanes):
                     seen.append(cycle)
                 cycle += 1
 
-        _simulate(dut, producer, consumer)
+        promises = []
+
+        async def ready_watch(ctx):
+            async for _, _, ready, ready_next in ctx.tick().sample(dut.i.ready, dut.ready_next):
+                promises.append((ready, ready_next))
+                if len(got) == rows:
+                    break
+
+        _simulate(dut, producer, consumer, ready_watch)
         assert got == want
+        assert all(nxt == now for (_, nxt), (now, _) in zip(promises, promises[1:]))
+        assert stall == 0 or any(not ready for ready, _ in promises)  # the stalls did exhaust the credit
         if stall == 0:
             assert dut.latency == dot_latency(lanes)
             assert [o - t for o, t in zip(seen, last_taken)] == [dot_latency(lanes)] * rows

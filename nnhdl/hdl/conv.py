@@ -17,7 +17,7 @@ from ..fixedpoint import QFormat, po2_encode
 from ..model import Layer
 from .arith import activate, bits_for, requantize
 from .cache import ActivationCache, cache_latency, cache_period
-from .dot import dot_latency
+from .dot import dot_latency, queue_depth
 from .matrix import Po2RowByMatrix, RowByMatrix, steps
 from .weights import weight_write_signature
 
@@ -49,8 +49,9 @@ def layer_period(layer: Layer, lanes: int, fold: int = 1) -> int:
 
 def _bank_tags(lanes: int) -> int:
     """Samples a layer can hold between its row-by-matrix taking them and ``o`` handing them on, with
-    back-pressure: the output vector, one per dot-product pipeline stage, one in the row-by-matrix (+ spare)."""
-    return dot_latency(lanes) + 5
+    back-pressure: the output vector, one per row the dot product may hold (its credit), one in the
+    row-by-matrix (+ spare)."""
+    return queue_depth(lanes) + 4
 
 
 class Conv1d(wiring.Component):

@@ -5,24 +5,31 @@ A row of ``n_terms`` products arrives as ``ceil(n_terms / lanes)`` beats of
 closes the row and the exact accumulator leaves on ``o``.  ``lanes`` trades
 latency against multipliers: 1 is fully sequential, ``n_terms`` fully parallel.
 
-Pipeline (all stages stall together when ``o`` is full and not ready): the
-operands are registered (a MULT18X18D's input registers), then the products
-(its output register), then the lanes' balanced adder tree with a register
-after every :data:`ADD_LEVELS_PER_STAGE` levels, then the accumulator.  No
-stage waits on another, so a beat is taken every cycle and only the latency
-grows with ``lanes`` (:func:`dot_latency`).
+Pipeline: the operands are registered (a MULT18X18D's input registers), then
+the products (its output register), then the lanes' balanced adder tree with a
+register after every :data:`ADD_LEVELS_PER_STAGE` levels, then the
+accumulator, which writes each finished row into an output queue.  The stages
+never stall (no clock enable on thousands of pipeline flip-flops, the net that
+bounded Fmax on large layers); instead ``i.ready`` is a register that admits a
+beat only while the queue has room for every row in flight (credit-based flow
+control), and :attr:`DotProduct.ready_next` gives that register's next value
+so a caller can drive its own wide enables from flip-flops too.  A beat is
+taken every cycle while ``o`` is taken, and only the latency grows with
+``lanes`` (:func:`dot_latency`).
 """
 
 from __future__ import annotations
 
 from amaranth import Module, Signal, signed
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fixedpoint import QFormat, accumulator_width
 from .arith import po2_layout, po2_product
 
-__all__ = ["DotProduct", "Po2DotProduct", "beat_layout", "dot_latency", "tree_levels", "ADD_LEVELS_PER_STAGE"]
+__all__ = ["DotProduct", "Po2DotProduct", "beat_layout", "dot_latency", "queue_depth", "tree_levels",
+           "ADD_LEVELS_PER_STAGE"]
 
 #: adder-tree levels between two registers
 ADD_LEVELS_PER_STAGE = 2
@@ -44,6 +51,12 @@ def dot_latency(lanes: int) -> int:
     operand registers, product registers, the adder tree's registers, the accumulator.
     """
     return 2 + tree_stages(lanes) + 1
+
+
+def queue_depth(lanes: int) -> int:
+    """Rows the output queue holds: one per pipeline stage plus one, so that with ``o`` taken the cycle it is
+    offered a row may finish every cycle without ``i.ready`` ever falling (the credit never runs out)."""
+    return dot_latency(lanes) + 1
 
 
 def beat_layout(fmt: QFormat, lanes: int, po2: bool) -> data.StructLayout:
@@ -71,6 +84,8 @@ class DotProduct(wiring.Component):
         self.acc_width = accumulator_width(fmt, n_terms)
         #: cycles from consuming a row's last beat to ``o.valid``
         self.latency = dot_latency(lanes)
+        #: the value ``i.ready`` takes in the next cycle (``i.ready`` is a register)
+        self.ready_next = Signal()
         super().__init__({
             "i": In(stream.Signature(beat_layout(fmt, lanes, self.po2))),
             "o": Out(stream.Signature(signed(self.acc_width))),
@@ -82,23 +97,36 @@ class DotProduct(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fmt, lanes = self.fmt, self.lanes
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        depth = queue_depth(lanes)
+        m.submodules.queue = queue = SyncFIFO(width=self.acc_width, depth=depth)
         n_stage = 0
 
         def stage(ctl: dict, values: list, shapes: list, name: str) -> tuple[dict, list]:
-            """One pipeline register for the beat's control and ``values``, loaded when ``en``."""
+            """One free-running pipeline register for the beat's control and ``values``."""
             nonlocal n_stage
             n_stage += 1
             regs = {k: Signal(v.shape(), name=f"{k}_s{n_stage}") for k, v in ctl.items()}
             outs = [Signal(sh, name=f"{name}{j}_s{n_stage}") for j, sh in enumerate(shapes)]
-            with m.If(en):
-                m.d.sync += [regs[k].eq(v) for k, v in ctl.items()]
-                m.d.sync += [o.eq(v) for o, v in zip(outs, values)]
+            m.d.sync += [regs[k].eq(v) for k, v in ctl.items()]
+            m.d.sync += [o.eq(v) for o, v in zip(outs, values)]
             return regs, outs
 
+        # credit: rows whose last beat was taken and which have not left on ``o`` yet (in the pipe or queued)
+        pending = Signal(range(depth + 1))
+        taken = Signal()
+        m.d.comb += taken.eq(self.i.valid & self.i.ready)
+        ended = Signal()
+        m.d.comb += ended.eq(taken & self.i.payload.last)
+        left = Signal()
+        m.d.comb += left.eq(self.o.valid & self.o.ready)
+        pending_next = Signal(range(depth + 2))
+        m.d.comb += pending_next.eq(pending + ended - left)
+        full = Signal()  # ~i.ready, a register (so it resets to ready)
+        m.d.comb += [self.ready_next.eq(pending_next < depth), self.i.ready.eq(~full)]
+        m.d.sync += [pending.eq(pending_next), full.eq(~self.ready_next)]
+
         beat = self.i.payload
-        ctl = {"valid": self.i.valid, "first": beat.first, "last": beat.last, "bias": beat.bias}
+        ctl = {"valid": taken, "first": beat.first, "last": beat.last, "bias": beat.bias}
         # operand registers, x then w (packable as the MULT18X18D's input registers)
         wshape = beat_layout(fmt, lanes, self.po2)["w"].shape.elem_shape
         ctl, ops = stage(ctl, [beat.x[j] for j in range(lanes)] + [beat.w[j] for j in range(lanes)],
@@ -115,7 +143,7 @@ class DotProduct(wiring.Component):
                 ctl, level = stage(ctl, level, [v.shape() for v in level], "sum")
         total = level[0]
 
-        # accumulate (the bias starts each row)
+        # accumulate (the bias starts each row); a finished row goes into the queue
         acc = Signal(signed(self.acc_width))
         base = Signal(signed(self.acc_width))
         m.d.comb += base.eq(acc)
@@ -123,13 +151,10 @@ class DotProduct(wiring.Component):
             m.d.comb += base.eq(ctl["bias"] << fmt.frac)
         nxt = Signal(signed(self.acc_width))
         m.d.comb += nxt.eq(base + total)
-
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(en & ctl["valid"]):
+        with m.If(ctl["valid"]):
             m.d.sync += acc.eq(nxt)
-            with m.If(ctl["last"]):
-                m.d.sync += [self.o.payload.eq(nxt), self.o.valid.eq(1)]
+        m.d.comb += [queue.w_data.eq(nxt), queue.w_en.eq(ctl["valid"] & ctl["last"]),
+                     self.o.payload.eq(queue.r_data), self.o.valid.eq(queue.r_rdy), queue.r_en.eq(self.o.ready)]
         assert n_stage + 1 == self.latency
         return m
 

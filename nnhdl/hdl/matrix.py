@@ -190,19 +190,28 @@ class RowByMatrix(wiring.Component):
                 with m.If(a == D - 1):
                     m.d.sync += issuing.eq(0)
 
-        # rotating tap register, padded to S*L slots
+        # rotating tap register, padded to S*L slots.  Its thousands of flip-flops are enabled by one register
+        # (``tap_ce``, computed a cycle early from ``running`` and the dot product's ``ready_next``) and load
+        # or rotate by ``running``, so no logic sits between a flip-flop and their wide fan-out.  While idle the
+        # register follows ``i.payload``, so it holds the vector of the handshake when ``running`` rises.
         n_slots = S * L
         taps = [Signal(signed(fmt.width), name=f"tap{n}") for n in range(n_slots)]
-        consume = Signal()
-        m.d.comb += consume.eq(dot.i.valid & dot.i.ready)
-        m.d.comb += self.i.ready.eq(~running)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [running.eq(1), issuing.eq(1), a.eq(0), s_cnt.eq(0), o_cnt.eq(0)]
-            m.d.sync += [taps[n].eq(self.i.payload[n] if n < self.n_in else 0) for n in range(n_slots)]
-        with m.Elif(consume):
-            m.d.sync += [taps[n].eq(taps[(n + L) % n_slots]) for n in range(n_slots)]
-            with m.If(r_final):
-                m.d.sync += running.eq(0)
+        consume, take = Signal(), Signal()
+        m.d.comb += [consume.eq(dot.i.valid & dot.i.ready), self.i.ready.eq(~running),
+                     take.eq(self.i.valid & self.i.ready)]
+        running_next, rv_next = Signal(), Signal()
+        m.d.comb += [running_next.eq(take | (running & ~(consume & r_final))),
+                     rv_next.eq(Mux(adv, issuing, rv))]
+        tap_ce = Signal(init=1)  # == ~running | consume, every cycle
+        m.d.sync += tap_ce.eq(~running_next | (rv_next & dot.ready_next))
+        with m.If(take):
+            m.d.sync += [issuing.eq(1), a.eq(0), s_cnt.eq(0), o_cnt.eq(0)]
+        m.d.sync += running.eq(running_next)
+        with m.If(tap_ce):
+            with m.If(running):
+                m.d.sync += [taps[n].eq(taps[(n + L) % n_slots]) for n in range(n_slots)]
+            with m.Else():
+                m.d.sync += [taps[n].eq(self.i.payload[n] if n < self.n_in else 0) for n in range(n_slots)]
 
         beat = dot.i.payload
         m.d.comb += [dot.i.valid.eq(rv), beat.first.eq(r_first), beat.last.eq(r_last), beat.bias.eq(bport.data)]

@@ -22,7 +22,7 @@ from .arith import po2_layout
 from .bram import cost as memory_cost, dp16kd, lutram_cells, ram_style, shallow
 from .cache import cache_period, cache_word
 from .conv import layer_latency, layer_period
-from .dot import ADD_LEVELS_PER_STAGE, tree_stages
+from .dot import ADD_LEVELS_PER_STAGE, queue_depth, tree_stages
 from .matrix import steps
 from .store import store_layout
 
@@ -148,6 +148,7 @@ def layer_memories(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int
     store = store_layout(lanes, wb, layer.out_dim * steps(layer.taps, lanes) * banks)
     mems = [("weights", shape) for shape in store.memories()]
     mems.append(("biases", (fmt.width, layer.out_dim * banks, None)))
+    mems.append(("queue", (accumulator_width(fmt, layer.taps), queue_depth(lanes), None)))
     if layer.kernel_size > 1:
         mems.append(("cache", (cache_word(layer.in_dim, fold) * fmt.width, layer.cache_length * fold, None)))
     return mems
@@ -181,7 +182,7 @@ def raw_costs(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int,
 
     Logic: adder tree (+ barrel shifter and negate for po2) per lane, accumulator, the rotating tap register's
     load/rotate muxes, requantise, control, the cache's tap assembly.  FFs: tap register, dot-product pipeline,
-    accumulator, outputs, cache taps, control.  ``memories``: :func:`layer_memories`, when already at hand."""
+    accumulator and credit, outputs, cache taps, control.  ``memories``: :func:`layer_memories`, when already at hand."""
     width = fmt.width
     s = steps(layer.taps, lanes)
     acc = accumulator_width(QFormat(width, 0), layer.taps)
@@ -191,7 +192,7 @@ def raw_costs(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int,
     if memories is None:
         memories = layer_memories(layer, lanes, fmt, banks, fold)
     lutram = sum(lutram_cells(w, d) for _, (w, d, e) in memories if ram_style(w, d, e) == "distributed")
-    ff = (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt)) + acc * 2 + layer.out_dim * width
+    ff = (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt)) + acc + layer.out_dim * width
           + layer.kernel_size * layer.in_dim * width + 80)
     return logic, lutram, ff
 
