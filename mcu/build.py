@@ -15,8 +15,10 @@ import numpy as np
 from nnhdl.errors import NnhdlError
 from nnhdl.outputs import scratch
 
-from .cmsis import cmsis_library
-from .export import ExportResult, write_files
+from .arith import arithmetic
+from .cmsis import cmsis_headers, cmsis_library
+from .files import write_files
+from .layout import ExportResult
 from .harness import (firmware_main, host_main, linker_script, parse_firmware_output, QemuResult, read_trace,
                       startup_files, testdata_c)
 from .toolchain import ARM_FLAGS, HOST_FLAGS, WARN_FLAGS, require, run
@@ -49,8 +51,7 @@ def build_host(result: ExportResult, workdir: Path, prefix: str = "nnhdl", trace
     libs: list[str] = []
     if _uses_cmsis(result):
         cm = cmsis_library("host")
-        # CMSIS-DSP's own headers are not -Wextra clean; include them as system headers.
-        cflags += [f"-isystem{p}" for p in cm.includes] + cm.defines
+        cflags += cm.cflags()
         libs = [str(cm.library)]
     if trace:
         cflags.append("-DNNHDL_TRACE_HOOK")
@@ -64,7 +65,7 @@ def run_host(prog: HostProgram, x: np.ndarray, trace: bool = False) -> tuple[np.
     """Stream ``x`` through the compiled program; returns outputs (and the call trace)."""
     work = prog.exe.parent
     fin, fout, ftrace = work / "in.bin", work / "out.bin", work / "trace.bin"
-    dtype = "<i2" if prog.arith == "q412" else "<f4"
+    dtype = arithmetic(prog.arith).dtype
     np.ascontiguousarray(x, dtype=dtype).tofile(fin)
     args = [str(prog.exe), str(fin), str(fout)] + ([str(ftrace)] if trace else [])
     run(args, what="running the host build")
@@ -111,7 +112,7 @@ def build_arm(result: ExportResult, workdir: Path, x_test: np.ndarray, prefix: s
     libs: list[str] = []
     if _uses_cmsis(result):
         cm = cmsis_library("arm")
-        cflags += [f"-isystem{p}" for p in cm.includes] + cm.defines
+        cflags += cm.cflags()
         libs = [str(cm.library)]
     model_obj = workdir / f"{prefix}_model.o"
     run([cc, *cflags, "-c", str(workdir / f"{prefix}_model.c"), "-o", str(model_obj)],
@@ -137,10 +138,7 @@ def measure_model(result: ExportResult, prefix: str = "nnhdl") -> tuple[int, int
         return None
     cflags = [*ARM_FLAGS, *WARN_FLAGS]
     if _uses_cmsis(result):
-        from .cmsis import cmsis_sources, SHIM_DIR
-
-        src = cmsis_sources()
-        cflags += [f"-isystem{src / 'Include'}", f"-isystem{src / 'PrivateInclude'}", f"-isystem{SHIM_DIR}"]
+        cflags += cmsis_headers("arm").cflags()  # compiling the model object needs no library
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         work = Path(tmp)
         for name, text in result.files.items():

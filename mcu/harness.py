@@ -19,6 +19,7 @@ import numpy as np
 
 from nnhdl.errors import NnhdlError
 
+from .arith import arithmetic
 from .templates import TEMPLATE_DIR
 
 __all__ = ["host_main", "firmware_main", "testdata_c", "parse_firmware_output", "QemuResult",
@@ -31,8 +32,8 @@ TIMING_N2 = 1100
 
 def host_main(prefix: str, arith: str, trace: bool = False) -> str:
     """``main`` for the host: ``prog IN.bin OUT.bin [TRACE.bin]``."""
-    t = "int16_t" if arith == "q412" else "float"
-    step = f"{prefix}_step" if arith == "q412" else f"{prefix}_step_f32"
+    a = arithmetic(arith)
+    t, step = a.c_type, a.step_name(prefix)
     P = prefix.upper()
     trace_fn = (
         "FILE *nnhdl_trace_file;\n"
@@ -78,16 +79,11 @@ def testdata_c(x: np.ndarray, arith: str, prefix: str) -> str:
 
 def firmware_main(prefix: str, arith: str) -> str:
     P = prefix.upper()
-    if arith == "q412":
-        decl = "extern const int16_t nnhdl_test_in[];\n"
-        typ, step, src = "int16_t", f"{prefix}_step", "nnhdl_test_in"
-        word = "(uint32_t)(uint16_t)out[o]"
-        digits = 4
-    else:
-        decl = "extern const float nnhdl_test_in_f32[];\n"
-        typ, step, src = "float", f"{prefix}_step_f32", "nnhdl_test_in_f32"
-        word = "bits"
-        digits = 8
+    a = arithmetic(arith)
+    typ, step, digits = a.c_type, a.step_name(prefix), 2 * a.value_bytes
+    src = "nnhdl_test_in" if arith == "q412" else "nnhdl_test_in_f32"
+    decl = f"extern const {typ} {src}[];\n"
+    word = "(uint32_t)(uint16_t)out[o]" if arith == "q412" else "bits"
     conv = "        uint32_t bits;\n        memcpy(&bits, &out[o], 4);\n" if arith == "f32" else ""
     return f"""#include <stdint.h>
 #include <string.h>
