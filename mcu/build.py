@@ -30,6 +30,21 @@ def _uses_cmsis(result: ExportResult) -> bool:
     return any('#include "arm_math.h"' in t for t in result.files.values())
 
 
+def _write_sources(result: ExportResult, workdir: Path, extra: dict[str, str]) -> None:
+    """The emitted files and the test program's into ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with scratch():  # build inputs, read by gcc right away
+        write_files(workdir, {**result.files, **extra})
+
+
+def _cmsis(result: ExportResult, target: str) -> tuple[list[str], list[str]]:
+    """``(cflags, libraries)`` for the CMSIS-DSP calls of ``result`` (none: nothing)."""
+    if not _uses_cmsis(result):
+        return [], []
+    cm = cmsis_library(target)
+    return cm.cflags(), [str(cm.library)]
+
+
 @dataclass
 class HostProgram:
     exe: Path
@@ -42,17 +57,9 @@ def build_host(result: ExportResult, workdir: Path, prefix: str = "nnhdl", trace
     """Write the sources into ``workdir`` and compile them with the host gcc."""
     cc = require("gcc")
     model, arith = result.plan.model, result.plan.arith
-    files = dict(result.files)
-    files["host_main.c"] = host_main(prefix, arith, trace)
-    workdir.mkdir(parents=True, exist_ok=True)
-    with scratch():  # build inputs, read by gcc right away
-        write_files(workdir, files)
-    cflags = [*HOST_FLAGS, *WARN_FLAGS]
-    libs: list[str] = []
-    if _uses_cmsis(result):
-        cm = cmsis_library("host")
-        cflags += cm.cflags()
-        libs = [str(cm.library)]
+    _write_sources(result, workdir, {"host_main.c": host_main(prefix, arith, trace)})
+    cmsis_flags, libs = _cmsis(result, "host")
+    cflags = [*HOST_FLAGS, *WARN_FLAGS, *cmsis_flags]
     if trace:
         cflags.append("-DNNHDL_TRACE_HOOK")
     exe = workdir / "host_model"
@@ -73,7 +80,7 @@ def run_host(prog: HostProgram, x: np.ndarray, trace: bool = False) -> tuple[np.
     if y.shape[0] != x.shape[0]:
         raise NnhdlError(f"host program produced {y.shape[0]} outputs for {x.shape[0]} inputs")
     tr = read_trace(ftrace) if trace else None
-    return (y.astype(np.int64) if prog.arith == "q412" else y), tr
+    return arithmetic(prog.arith).from_host(y), tr
 
 
 @dataclass
@@ -102,18 +109,10 @@ def build_arm(result: ExportResult, workdir: Path, x_test: np.ndarray, prefix: s
     cc = require("arm-none-eabi-gcc")
     size = require("arm-none-eabi-size")
     arith = result.plan.arith
-    files = dict(result.files)
-    files["fw_main.c"] = firmware_main(prefix, arith)
-    files["fw_testdata.c"] = testdata_c(x_test, arith, prefix)
-    workdir.mkdir(parents=True, exist_ok=True)
-    with scratch():  # build inputs, read by gcc right away
-        write_files(workdir, files)
-    cflags = [*ARM_FLAGS, *WARN_FLAGS]
-    libs: list[str] = []
-    if _uses_cmsis(result):
-        cm = cmsis_library("arm")
-        cflags += cm.cflags()
-        libs = [str(cm.library)]
+    _write_sources(result, workdir, {"fw_main.c": firmware_main(prefix, arith),
+                                     "fw_testdata.c": testdata_c(x_test, arith, prefix)})
+    cmsis_flags, libs = _cmsis(result, "arm")
+    cflags = [*ARM_FLAGS, *WARN_FLAGS, *cmsis_flags]
     model_obj = workdir / f"{prefix}_model.o"
     run([cc, *cflags, "-c", str(workdir / f"{prefix}_model.c"), "-o", str(model_obj)],
         what="arm-none-eabi-gcc build of the emitted C")

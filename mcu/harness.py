@@ -67,24 +67,17 @@ int main(int argc, char **argv)
 
 def testdata_c(x: np.ndarray, arith: str, prefix: str) -> str:
     """The test input as a C array (mantissas, or float bit patterns)."""
-    if arith == "q412":
-        vals = ", ".join(str(int(v)) for v in x.reshape(-1))
-        body = f"const int16_t nnhdl_test_in[{x.size}] = {{{vals}}};\n"
-    else:
-        # hexadecimal float literals: exact, no decimal round trip
-        vals = ", ".join(float(v).hex() + "f" for v in np.asarray(x, dtype=np.float32).reshape(-1))
-        body = f"const float nnhdl_test_in_f32[{x.size}] = {{{vals}}};\n"
+    a = arithmetic(arith)
+    body = f"const {a.c_type} {a.test_symbol}[{x.size}] = {{{', '.join(a.c_literals(x))}}};\n"
     return f"#include <stdint.h>\nconst uint32_t nnhdl_test_n = {x.shape[0]}u;\n" + body
 
 
 def firmware_main(prefix: str, arith: str) -> str:
     P = prefix.upper()
     a = arithmetic(arith)
-    typ, step, digits = a.c_type, a.step_name(prefix), 2 * a.value_bytes
-    src = "nnhdl_test_in" if arith == "q412" else "nnhdl_test_in_f32"
+    typ, step, digits, src = a.c_type, a.step_name(prefix), 2 * a.value_bytes, a.test_symbol
     decl = f"extern const {typ} {src}[];\n"
-    word = "(uint32_t)(uint16_t)out[o]" if arith == "q412" else "bits"
-    conv = "        uint32_t bits;\n        memcpy(&bits, &out[o], 4);\n" if arith == "f32" else ""
+    word, conv = a.out_word, a.out_conv
     return f"""#include <stdint.h>
 #include <string.h>
 #include "{prefix}_model.h"
@@ -184,11 +177,7 @@ def parse_firmware_output(text: str, arith: str, n: int, out_dim: int) -> QemuRe
     if len(rows) != n or any(len(r) != out_dim for r in rows):
         raise NnhdlError(f"firmware printed {len(rows)} output rows, expected {n} of {out_dim} values")
     words = np.array([[int(v, 16) for v in r] for r in rows], dtype=np.uint32)
-    if arith == "q412":
-        out = words.astype(np.int64)
-        out = np.where(out >= 0x8000, out - 0x10000, out)
-    else:
-        out = words.view(np.float32)
+    out = arithmetic(arith).from_words(words)
     per = (d2 - d1) * INSTRUCTIONS_PER_TICK / (TIMING_N2 - TIMING_N1)
     return QemuResult(out, per)
 
