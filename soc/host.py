@@ -24,7 +24,7 @@ from .registers import (ACTIVE_BANK, BANK_SWAP, MODEL_ID, N_WEIGHTS, PREFIX, PUL
 
 __all__ = ["ConnectionLost", "Bus", "UARTBoneBus", "CSRMap", "Board", "Loaded", "load_weights", "read_status", "describe_mismatch", "STATUS_FIELDS"]
 
-#: What ``read_status`` reads, in table order.
+#: What ``read_status`` reads, in table order (soc.registers: the order ``boards.pmod status`` prints).
 STATUS_FIELDS = tuple(r.name for r in REGISTERS if r.status)
 
 

@@ -150,16 +150,17 @@ def _counter(name: str, width: int = 32, *, core: bool = True) -> Register:
     return Register(name, STATUS, width, Port(name, width, core=core), status=True)
 
 
+#: Table order is the csr.csv order and the order ``boards.pmod status`` prints: status first.
 REGISTERS: tuple[Register, ...] = (
-    MODEL_ID, SHAPE_ID, N_WEIGHTS, CONTROL_BITS, PULSE, *EMB, WEIGHT_ADDR, WEIGHT_DATA, WEIGHT_READBACK,
-    ACTIVE_BANK,
     _counter("samples"), _counter("overruns"), _counter("saturations"), _counter("clipped", core=False),
-    _counter("cycles", 16), _counter("cycles_max", 16),
+    _counter("cycles", 16), _counter("cycles_max", 16), ACTIVE_BANK,
     Register("jack", STATUS, 8, Port("jack", 8, core=False), status=True),
     Register("i2c", STATUS, fields=(Field("ready", 1, Port("i2c_ready", 1, core=False)),
                                     Field("nacks", 16, Port("i2c_nacks", 16, core=False), offset=8)), status=True),
+    MODEL_ID, SHAPE_ID, N_WEIGHTS,
     Register("serial", STATUS, 8 * SERIAL_BYTES, Port("serial", 8, count=SERIAL_BYTES, core=False), status=True,
              hex=True, description="EEPROM bytes 0xFA..0xFF (maker, device, 32-bit serial)."),
+    CONTROL_BITS, PULSE, *EMB, WEIGHT_ADDR, WEIGHT_DATA, WEIGHT_READBACK,
 )
 
 _BY_NAME = {r.name: r for r in REGISTERS}
