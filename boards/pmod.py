@@ -126,12 +126,13 @@ def cmd_load_weights(args: argparse.Namespace) -> int:
         res = load_weights(board, model, built_manifest=built, progress=lambda s: print(s, flush=True))
     finally:
         comm.close()
-    print(f"loaded {res['weights']} weights; bank {res['active_bank']} active; model id {res['model_id']}")
+    print(f"loaded {res.weights} weights; bank {res.active_bank} active; model id {res.model_id:016x}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from soc.host import read_status
+    from soc.registers import register
 
     board, comm = _open_board(args)
     try:
@@ -139,7 +140,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         comm.close()
     for k, v in st.items():
-        print(f"{k:<12} {v:x}" if k.endswith("_id") or k == "serial" else f"{k:<12} {v}")
+        print(f"{k:<12} {v:x}" if register(k).hex else f"{k:<12} {v}")
     return 0
 
 

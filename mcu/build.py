@@ -15,8 +15,10 @@ import numpy as np
 from nnhdl.errors import NnhdlError
 from nnhdl.outputs import scratch
 
-from .cmsis import cmsis_library
-from .export import ExportResult, write_files
+from .arith import arithmetic
+from .cmsis import cmsis_headers, cmsis_library
+from .files import write_files
+from .layout import ExportResult
 from .harness import (firmware_main, host_main, linker_script, parse_firmware_output, QemuResult, read_trace,
                       startup_files, testdata_c)
 from .toolchain import ARM_FLAGS, HOST_FLAGS, WARN_FLAGS, require, run
@@ -26,6 +28,21 @@ __all__ = ["HostProgram", "build_host", "run_host", "build_arm", "run_qemu", "Ar
 
 def _uses_cmsis(result: ExportResult) -> bool:
     return any('#include "arm_math.h"' in t for t in result.files.values())
+
+
+def _write_sources(result: ExportResult, workdir: Path, extra: dict[str, str]) -> None:
+    """The emitted files and the test program's into ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with scratch():  # build inputs, read by gcc right away
+        write_files(workdir, {**result.files, **extra})
+
+
+def _cmsis(result: ExportResult, target: str) -> tuple[list[str], list[str]]:
+    """``(cflags, libraries)`` for the CMSIS-DSP calls of ``result`` (none: nothing)."""
+    if not _uses_cmsis(result):
+        return [], []
+    cm = cmsis_library(target)
+    return cm.cflags(), [str(cm.library)]
 
 
 @dataclass
@@ -40,18 +57,9 @@ def build_host(result: ExportResult, workdir: Path, prefix: str = "nnhdl", trace
     """Write the sources into ``workdir`` and compile them with the host gcc."""
     cc = require("gcc")
     model, arith = result.plan.model, result.plan.arith
-    files = dict(result.files)
-    files["host_main.c"] = host_main(prefix, arith, trace)
-    workdir.mkdir(parents=True, exist_ok=True)
-    with scratch():  # build inputs, read by gcc right away
-        write_files(workdir, files)
-    cflags = [*HOST_FLAGS, *WARN_FLAGS]
-    libs: list[str] = []
-    if _uses_cmsis(result):
-        cm = cmsis_library("host")
-        # CMSIS-DSP's own headers are not -Wextra clean; include them as system headers.
-        cflags += [f"-isystem{p}" for p in cm.includes] + cm.defines
-        libs = [str(cm.library)]
+    _write_sources(result, workdir, {"host_main.c": host_main(prefix, arith, trace)})
+    cmsis_flags, libs = _cmsis(result, "host")
+    cflags = [*HOST_FLAGS, *WARN_FLAGS, *cmsis_flags]
     if trace:
         cflags.append("-DNNHDL_TRACE_HOOK")
     exe = workdir / "host_model"
@@ -64,7 +72,7 @@ def run_host(prog: HostProgram, x: np.ndarray, trace: bool = False) -> tuple[np.
     """Stream ``x`` through the compiled program; returns outputs (and the call trace)."""
     work = prog.exe.parent
     fin, fout, ftrace = work / "in.bin", work / "out.bin", work / "trace.bin"
-    dtype = "<i2" if prog.arith == "q412" else "<f4"
+    dtype = arithmetic(prog.arith).dtype
     np.ascontiguousarray(x, dtype=dtype).tofile(fin)
     args = [str(prog.exe), str(fin), str(fout)] + ([str(ftrace)] if trace else [])
     run(args, what="running the host build")
@@ -72,7 +80,7 @@ def run_host(prog: HostProgram, x: np.ndarray, trace: bool = False) -> tuple[np.
     if y.shape[0] != x.shape[0]:
         raise NnhdlError(f"host program produced {y.shape[0]} outputs for {x.shape[0]} inputs")
     tr = read_trace(ftrace) if trace else None
-    return (y.astype(np.int64) if prog.arith == "q412" else y), tr
+    return arithmetic(prog.arith).from_host(y), tr
 
 
 @dataclass
@@ -101,18 +109,10 @@ def build_arm(result: ExportResult, workdir: Path, x_test: np.ndarray, prefix: s
     cc = require("arm-none-eabi-gcc")
     size = require("arm-none-eabi-size")
     arith = result.plan.arith
-    files = dict(result.files)
-    files["fw_main.c"] = firmware_main(prefix, arith)
-    files["fw_testdata.c"] = testdata_c(x_test, arith, prefix)
-    workdir.mkdir(parents=True, exist_ok=True)
-    with scratch():  # build inputs, read by gcc right away
-        write_files(workdir, files)
-    cflags = [*ARM_FLAGS, *WARN_FLAGS]
-    libs: list[str] = []
-    if _uses_cmsis(result):
-        cm = cmsis_library("arm")
-        cflags += [f"-isystem{p}" for p in cm.includes] + cm.defines
-        libs = [str(cm.library)]
+    _write_sources(result, workdir, {"fw_main.c": firmware_main(prefix, arith),
+                                     "fw_testdata.c": testdata_c(x_test, arith, prefix)})
+    cmsis_flags, libs = _cmsis(result, "arm")
+    cflags = [*ARM_FLAGS, *WARN_FLAGS, *cmsis_flags]
     model_obj = workdir / f"{prefix}_model.o"
     run([cc, *cflags, "-c", str(workdir / f"{prefix}_model.c"), "-o", str(model_obj)],
         what="arm-none-eabi-gcc build of the emitted C")
@@ -137,10 +137,7 @@ def measure_model(result: ExportResult, prefix: str = "nnhdl") -> tuple[int, int
         return None
     cflags = [*ARM_FLAGS, *WARN_FLAGS]
     if _uses_cmsis(result):
-        from .cmsis import cmsis_sources, SHIM_DIR
-
-        src = cmsis_sources()
-        cflags += [f"-isystem{src / 'Include'}", f"-isystem{src / 'PrivateInclude'}", f"-isystem{SHIM_DIR}"]
+        cflags += cmsis_headers("arm").cflags()  # compiling the model object needs no library
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         work = Path(tmp)
         for name, text in result.files.items():

@@ -32,6 +32,7 @@ from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model
 from nnhdl.reference import FLOAT32_UNIT_ROUNDOFF, evaluate, evaluate_float_bound
 
+from .arith import F32, Q412
 from .export import generate
 from .toolchain import cache_dir
 
@@ -112,6 +113,62 @@ class CheckReport:
     lines: list[str] = field(default_factory=list)
 
 
+class IntegerCheck:
+    """The q412 promise: every integer equal to the golden model (:func:`nnhdl.reference.evaluate`)."""
+
+    max_error = 0.0
+
+    def inputs(self, model: Model, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def traces(self, style: str, mirror: bool) -> bool:
+        return False
+
+    def compare(self, model: Model, x: np.ndarray, y: np.ndarray, build: tuple[str, str], style: str) -> str:
+        """Raise unless ``y`` is right for ``x``; else say how it was right.  ``build``: (where, what)."""
+        ref = evaluate(model, x)
+        if not np.array_equal(y, ref):
+            raise NnhdlError(f"{' '.join(build)} disagrees with the golden model: " + _first_mismatch(y, ref))
+        return "every integer equal to the golden model"
+
+    def host_note(self, y: np.ndarray) -> str:
+        return f" ({y.size:,} values)"
+
+
+class FloatCheck:
+    """The f32 promise: within the derived float32 error bound of the float reference; the unrolled
+    style also bit-identical to the IEEE emulation of its fmaf order."""
+
+    max_error = 0.0  # of the last comparison
+
+    def inputs(self, model: Model, x: np.ndarray) -> np.ndarray:
+        return (x / float(model.qformat.scale)).astype(np.float32)
+
+    def traces(self, style: str, mirror: bool) -> bool:
+        """The cmsis style's call trace is compared with the cmsisdsp mirror."""
+        return style == "cmsis" and mirror
+
+    def compare(self, model: Model, x: np.ndarray, y: np.ndarray, build: tuple[str, str], style: str) -> str:
+        ok, err, share = f32_close(model, x, y)
+        self.max_error = err
+        if not ok:
+            raise NnhdlError(f"{build[0]} float32 {build[1]} is off the float reference by {err:.3g}, "
+                             f"{share:.3g}x the derived float32 error bound")
+        what = f"within the derived float32 error bound of the float reference (max |error| {err:.3g}, " \
+               f"{share:.1%} of the bound)"
+        if style == "unrolled":
+            _equal_to_emulation(model, x, y, " ".join(build))
+            what += "; bit-identical to the IEEE emulation of its fmaf order"
+        return what
+
+    def host_note(self, y: np.ndarray) -> str:
+        return ""
+
+
+#: How each arithmetic's promise is checked, by the arithmetic's name (mcu.arith).
+CHECKS = {Q412.name: IntegerCheck, F32.name: FloatCheck}
+
+
 def check(model: Model, arith: str = "q412", *, style: str = "unrolled", samples: int = 10000,
           qemu_samples: int = 2000, seed: int = 0, workdir: Path | None = None, host: bool = True,
           arm: bool = True, qemu: bool = True, mirror: bool = True, opaque_weights: bool = True,
@@ -119,53 +176,37 @@ def check(model: Model, arith: str = "q412", *, style: str = "unrolled", samples
     """Run the whole check; raise NnhdlError on the first disagreement."""
     result = generate(model, arith, style=style, opaque_weights=opaque_weights, force_acc64=force_acc64,
                       block=block)
+    promise = CHECKS[result.plan.arith]()
     if workdir is None:
         workdir = cache_dir() / "check" / f"{model.fingerprint()[:12]}-{arith}-{style}"
     workdir = Path(workdir)
     rep = CheckReport(arith, style)
     x = make_test_input(model, samples, seed)
-    scale = float(model.qformat.scale)
     if host:
         from .build import build_host, run_host
 
         start = time.perf_counter()
-        trace = arith == "f32" and style == "cmsis" and mirror
+        trace = promise.traces(style, mirror)
         prog = build_host(result, workdir / "host", trace=trace)
-        if arith == "q412":
-            y, _ = run_host(prog, x)
-            ref = evaluate(model, x)
-            if not np.array_equal(y, ref):
-                raise NnhdlError("host build disagrees with the golden model: " + _first_mismatch(y, ref))
-            msg = f"every integer equal to the golden model ({y.size:,} values)"
-        else:
-            xf = (x / scale).astype(np.float32)
-            y, tr = run_host(prog, xf, trace=trace)
-            ok, err, share = f32_close(model, xf, y)
-            rep.host_max_error = err
-            if not ok:
-                raise NnhdlError(f"host float32 build is off the float reference by {err:.3g}, "
-                                 f"{share:.3g}x the derived float32 error bound")
-            msg = f"within the derived float32 error bound of the float reference (max |error| {err:.3g}, " \
-                  f"{share:.1%} of the bound)"
-            if style == "unrolled":
-                _equal_to_emulation(model, xf, y, "host build")
-                msg += "; bit-identical to the IEEE emulation of its fmaf order"
-            if trace:
-                from .mirror import check_trace
+        xin = promise.inputs(model, x)
+        y, tr = run_host(prog, xin, trace=trace)
+        msg = promise.compare(model, xin, y, ("host", "build"), style) + promise.host_note(y)
+        rep.host_max_error = promise.max_error
+        if trace:
+            from .mirror import check_trace
 
-                n_mirror = min(samples, 2000)
-                rep.mirror_calls, rep.mirror_max_error = check_trace(model, xf[:n_mirror], tr)
-                calls_per = rep.mirror_calls // max(1, n_mirror)
-                msg += (f"; call for call vs the cmsisdsp mirror: {rep.mirror_calls:,} calls "
-                        f"({calls_per}/sample), max |diff| {rep.mirror_max_error:.3g}")
+            n_mirror = min(samples, 2000)
+            rep.mirror_calls, rep.mirror_max_error = check_trace(model, xin[:n_mirror], tr)
+            calls_per = rep.mirror_calls // max(1, n_mirror)
+            msg += (f"; call for call vs the cmsisdsp mirror: {rep.mirror_calls:,} calls "
+                    f"({calls_per}/sample), max |diff| {rep.mirror_max_error:.3g}")
         rep.host_samples = samples
         rep.lines.append(f"host gcc: {samples:,} samples, {msg} ({time.perf_counter() - start:.1f} s)")
         say(rep.lines[-1])
     if arm:
         from .build import build_arm, run_qemu
 
-        xq = x[:qemu_samples]
-        xin = xq if arith == "q412" else (xq / scale).astype(np.float32)
+        xin = promise.inputs(model, x[:qemu_samples])
         b = build_arm(result, workdir / "arm", xin)
         rep.arm_text, rep.arm_data, rep.arm_bss = b.text, b.data, b.bss
         rep.model_flash, rep.model_ram = b.model_text, b.model_ram
@@ -176,21 +217,7 @@ def check(model: Model, arith: str = "q412", *, style: str = "unrolled", samples
         if qemu:
             start = time.perf_counter()
             q = run_qemu(b, arith, model.output_dim)
-            if arith == "q412":
-                ref = evaluate(model, xq)
-                if not np.array_equal(q.output, ref):
-                    raise NnhdlError("Cortex-M7 build (QEMU) disagrees with the golden model: "
-                                     + _first_mismatch(q.output, ref))
-                what = "every integer equal to the golden model"
-            else:
-                ok, err, share = f32_close(model, xin, q.output)
-                if not ok:
-                    raise NnhdlError(f"Cortex-M7 float32 build (QEMU) is off the float reference by {err:.3g}, "
-                                     f"{share:.3g}x the derived float32 error bound")
-                what = f"within the derived float32 error bound, max |error| {err:.3g} ({share:.1%} of the bound)"
-                if style == "unrolled":
-                    _equal_to_emulation(model, xin, q.output, "Cortex-M7 build (QEMU)")
-                    what += ", bit-identical to the IEEE emulation"
+            what = promise.compare(model, xin, q.output, ("Cortex-M7", "build (QEMU)"), style)
             rep.qemu_samples, rep.instructions = qemu_samples, q.instructions_per_inference
             rep.lines.append(f"QEMU mps2-an500 (Cortex-M7): {qemu_samples:,} samples, {what}; "
                              f"{q.instructions_per_inference:,.0f} instructions per inference "

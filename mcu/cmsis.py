@@ -32,7 +32,7 @@ from nnhdl.errors import NnhdlError
 from .templates import SHIM_DIR
 from .toolchain import ARM_FLAGS, cache_dir, require, run
 
-__all__ = ["CMSIS_VERSION", "cmsis_sources", "cmsis_library", "CmsisBuild", "SOURCES"]
+__all__ = ["CMSIS_VERSION", "cmsis_sources", "cmsis_library", "cmsis_headers", "CmsisHeaders", "CmsisBuild", "SOURCES"]
 
 CMSIS_VERSION = "1.10.3"
 SOURCES = (
@@ -42,20 +42,39 @@ SOURCES = (
     "BasicMathFunctions/arm_clip_f32.c",
     "MatrixFunctions/arm_mat_mult_f32.c",
 )
-HOST_CMSIS_FLAGS = ["-O2", "-D__GNUC_PYTHON__", "-DCMSISDSP", "-ffp-contract=off"]
-ARM_CMSIS_FLAGS = ARM_FLAGS + ["-DARM_MATH_LOOPUNROLL"]
+#: target -> (compiler, archiver, code generation flags of the library; its defines are the headers')
+_LIBRARY_TOOLS = {"host": ("gcc", "ar", ["-O2", "-ffp-contract=off"]),
+                  "arm": ("arm-none-eabi-gcc", "arm-none-eabi-ar", ARM_FLAGS)}
 
 
 @dataclass(frozen=True)
-class CmsisBuild:
-    """Include folders, defines and the static library for one target."""
+class CmsisHeaders:
+    """Include folders and defines a program calling CMSIS-DSP compiles with, for one target."""
 
     includes: list[Path]
     defines: list[str]
-    library: Path
 
     def cflags(self) -> list[str]:
-        return [f"-I{p}" for p in self.includes] + self.defines
+        """The compiler flags: CMSIS-DSP's own headers are not -Wextra clean, so they are system headers."""
+        return [f"-isystem{p}" for p in self.includes] + self.defines
+
+
+@dataclass(frozen=True)
+class CmsisBuild(CmsisHeaders):
+    """:class:`CmsisHeaders` and the static library for one target."""
+
+    library: Path
+
+
+def cmsis_headers(target: str) -> CmsisHeaders:
+    """Include folders and defines for ``host`` or ``arm`` (fetches the sources, compiles nothing)."""
+    src = cmsis_sources()
+    includes = [src / "Include", src / "PrivateInclude"]
+    if target == "host":
+        return CmsisHeaders(includes, ["-D__GNUC_PYTHON__", "-DCMSISDSP"])
+    if target == "arm":
+        return CmsisHeaders(includes + [SHIM_DIR], ["-DARM_MATH_LOOPUNROLL"])
+    raise ValueError(target)
 
 
 def cmsis_sources(version: str = CMSIS_VERSION) -> Path:
@@ -98,17 +117,10 @@ def _compiler_id(cc: str) -> str:
 
 def cmsis_library(target: str) -> CmsisBuild:
     """Compile (once) the CMSIS-DSP functions nnhdl calls, for ``host`` or ``arm``."""
-    src = cmsis_sources()
-    includes = [src / "Include", src / "PrivateInclude"]
-    if target == "host":
-        cc, ar, flags = require("gcc"), "ar", HOST_CMSIS_FLAGS
-        defines = ["-D__GNUC_PYTHON__", "-DCMSISDSP"]
-    elif target == "arm":
-        cc, ar, flags = require("arm-none-eabi-gcc"), "arm-none-eabi-ar", ARM_CMSIS_FLAGS
-        includes.append(SHIM_DIR)
-        defines = ["-DARM_MATH_LOOPUNROLL"]
-    else:
-        raise ValueError(target)
+    headers = cmsis_headers(target)
+    src, includes = cmsis_sources(), headers.includes
+    compiler, ar, codegen = _LIBRARY_TOOLS[target]
+    cc, flags = require(compiler), [*codegen, *headers.defines]
     h = hashlib.sha256()
     h.update(repr((target, flags, _compiler_id(cc), CMSIS_VERSION)).encode())
     for rel in SOURCES:
@@ -126,4 +138,4 @@ def cmsis_library(target: str) -> CmsisBuild:
             tmp_lib = Path(tmp) / lib.name
             run([shutil.which(ar) or ar, "rcs", str(tmp_lib), *objs], what="ar")
             os.replace(tmp_lib, lib)
-    return CmsisBuild(includes, defines, lib)
+    return CmsisBuild(headers.includes, headers.defines, lib)

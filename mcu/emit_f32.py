@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnhdl.errors import NnhdlError
 from nnhdl.model import Model
 
-from .plan import LayerPlan, ModelPlan, plan_model
-from .templates import banner, header
+from .arith import F32
+from .layout import dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, weight_order
+from .plan import ModelPlan, plan_model
+from .templates import OPAQUE_MACRO, banner
 
 __all__ = ["emit_f32", "STYLES", "float_weights"]
 
-STYLES = ("unrolled", "cmsis")
+STYLES = F32.styles
 
 FLOAT_MAX = "3.40282347e+38f"
 
@@ -60,61 +61,10 @@ def _array(values: np.ndarray, per_line: int = 6) -> str:
     return "\n".join("    " + ", ".join(vals[i : i + per_line]) + "," for i in range(0, len(vals), per_line))
 
 
-def _row(lp: LayerPlan, n: int, off: int) -> str:
-    if not lp.has_cache:
-        return f"s{n}"
-    # one sample counter for all caches (power-of-two lengths, see emit_q412)
-    idx = f"(now & {lp.cache_rows - 1}u)" if off == 0 else f"((now - {off}u) & {lp.cache_rows - 1}u)"
-    return f"(c{n} + {idx} * {lp.layer.in_dim}u)"
-
-
-def _state(plan: ModelPlan) -> str:
-    s = []
-    for lp in plan.layers:
-        n, l = lp.index, lp.layer
-        if lp.has_cache:
-            s.append(f"static float c{n}[{lp.cache_rows * l.in_dim}];\n")
-        else:
-            s.append(f"static float s{n}[{l.in_dim}];\n")
-    s.append("static uint32_t nnhdl_t; /* samples since reset */\n")
-    return "".join(s)
-
-
-def _reset(plan: ModelPlan, prefix: str) -> str:
-    s = [f"void {prefix}_reset(void)\n{{\n"]
-    for lp in plan.layers:
-        n = lp.index
-        s.append(f"    memset(c{n}, 0, sizeof c{n});\n" if lp.has_cache else
-                 f"    memset(s{n}, 0, sizeof s{n});\n")
-    s.append("    nnhdl_t = 0;\n}\n\n")
-    return "".join(s)
-
-
-def _dest(plan: ModelPlan, n: int) -> str:
-    if n + 1 == len(plan.layers):
-        return "out"
-    return _row(plan.layers[n + 1], n + 1, 0)
-
-
 def _layer_block(taps: int, block: int) -> int:
     """Outputs per register block; -1 = auto (measured in benchmarks/mcu.py): up to
     24 taps fit the 32 FPU registers, so keep them there; wider layers block 16 outputs."""
     return block if block >= 0 else (0 if taps <= 24 else 16)
-
-
-def _groups(out_dim: int, lblock: int) -> list[list[int]]:
-    if not lblock:
-        return [[o] for o in range(out_dim)]
-    return [list(range(o0, min(o0 + lblock, out_dim))) for o0 in range(0, out_dim, lblock)]
-
-
-def _weight_order(wt: np.ndarray, lblock: int) -> np.ndarray:
-    """Weights in the order the code reads them: per output (no blocking), or per
-    block tap-major, so a block's loads walk forward through memory."""
-    taps, out_dim = wt.shape
-    if not lblock:
-        return wt.T.reshape(-1)
-    return np.concatenate([wt[:, g].reshape(-1) for g in _groups(out_dim, lblock)])
 
 
 def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> str:
@@ -122,19 +72,15 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
     s: list[str] = [banner(model, "f32", "unrolled")]
     w = s.append
     w(f'#include <math.h>\n#include <stdint.h>\n#include <string.h>\n#include "{prefix}_model.h"\n\n')
-    w(f"#ifndef NNHDL_OPAQUE_WEIGHTS\n#define NNHDL_OPAQUE_WEIGHTS {1 if opaque else 0}\n#endif\n")
-    w("#if defined(__GNUC__) && NNHDL_OPAQUE_WEIGHTS\n#define NNHDL_OPAQUE(p) __asm__(\"\" : \"+r\"(p))\n"
-      "#else\n#define NNHDL_OPAQUE(p) ((void)0)\n#endif\n\n")
+    w(opaque_switch(opaque))
+    w(OPAQUE_MACRO + "\n")
     for lp in plan.layers:
         wt, b = float_weights(model, lp.index)
-        order = _weight_order(wt, _layer_block(lp.layer.taps, block))
+        order = weight_order(wt.T, _layer_block(lp.layer.taps, block))
         w(f"static const float {prefix}_w{lp.index}[{wt.size}] = {{\n{_array(order)}\n}};\n")
-    w("\n" + _state(plan) + "\n" + _reset(plan, prefix))
-    w(f"void {prefix}_step_f32(const float *in, float *out)\n{{\n")
-    w("    const uint32_t now = ++nnhdl_t;\n")
-    if not any(lp.has_cache for lp in plan.layers):
-        w("    (void)now;\n")
-    w(f"    memcpy({_row(plan.layers[0], 0, 0)}, in, {model.input_dim} * sizeof(float));\n")
+    w("\n" + state(F32, plan) + "\n" + reset(plan, prefix))
+    w(step_open(F32, plan, prefix))
+    w(f"    memcpy({row_ptr(F32, plan.layers[0], 0)}, in, {model.input_dim} * sizeof(float));\n")
     for lp in plan.layers:
         n, l = lp.index, lp.layer
         _, b = float_weights(model, n)
@@ -143,7 +89,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         xs = []
         lblock = _layer_block(l.taps, block)
         for k, off in enumerate(lp.tap_offsets):
-            w(f"        const float *r{k} = {_row(lp, n, off)};\n")
+            w(f"        const float *r{k} = {row_ptr(F32, lp, off)};\n")
             for i in range(l.in_dim):
                 if lblock:
                     xs.append(f"r{k}[{i}]")
@@ -151,12 +97,12 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
                     w(f"        const float x{k}_{i} = r{k}[{i}];\n")
                     xs.append(f"x{k}_{i}")
         w(f"        const float *w = {prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
-        w(f"        float *d = {_dest(plan, n)};\n")
+        w(f"        float *d = {dest(F32, plan, n)};\n")
         bounds = relu_bounds(model, n)
         # block > 0: that many accumulators stay in FPU registers while the taps
         # stream past; the sum order of every output is the same either way.
         base = 0
-        for grp in _groups(l.out_dim, lblock):
+        for grp in groups(l.out_dim, lblock):
             for o in grp:
                 w(f"        float a{o} = {_f(b[o])};\n")
             if lblock:
@@ -203,7 +149,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         n = lp.index
         w(f"static const float {prefix}_w{n}[{wt.size}] = {{\n{_array(wt)}\n}};\n")
         w(f"static const float {prefix}_b{n}[{b.size}] = {{\n{_array(b)}\n}};\n")
-    w("\n" + _state(plan))
+    w("\n" + state(F32, plan))
     w(f"static float g[{max_taps}];\n")
     for lp in plan.layers:
         n, l = lp.index, lp.layer
@@ -212,36 +158,29 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         w(f"static const arm_matrix_instance_f32 W{n} = {{{l.taps}, {l.out_dim}, (float32_t *){prefix}_w{n}}};\n")
         w(f"static const arm_matrix_instance_f32 G{n} = {{1, {l.taps}, g}};\n")
         w(f"static arm_matrix_instance_f32 Y{n} = {{1, {l.out_dim}, y{n}}};\n")
-    w("\n" + _reset(plan, prefix))
-    w(f"void {prefix}_step_f32(const float *in, float *out)\n{{\n")
-    w("    const uint32_t now = ++nnhdl_t;\n")
-    if not any(lp.has_cache for lp in plan.layers):
-        w("    (void)now;\n")
-    w(f"    memcpy({_row(plan.layers[0], 0, 0)}, in, {model.input_dim} * sizeof(float));\n")
+    w("\n" + reset(plan, prefix))
+    w(step_open(F32, plan, prefix))
+    w(f"    memcpy({row_ptr(F32, plan.layers[0], 0)}, in, {model.input_dim} * sizeof(float));\n")
     for lp in plan.layers:
         n, l = lp.index, lp.layer
         w(f"    /* layer {n} */\n")
         for k, off in enumerate(lp.tap_offsets):
-            w(f"    memcpy(g + {k * l.in_dim}, {_row(lp, n, off)}, {l.in_dim} * sizeof(float));\n")
+            w(f"    memcpy(g + {k * l.in_dim}, {row_ptr(F32, lp, off)}, {l.in_dim} * sizeof(float));\n")
         w(f"    arm_mat_mult_f32(&G{n}, &W{n}, &Y{n});\n    NNHDL_TRACE(y{n}, {l.out_dim});\n")
         w(f"    arm_add_f32(y{n}, {prefix}_b{n}, y{n}, {l.out_dim});\n    NNHDL_TRACE(y{n}, {l.out_dim});\n")
         bounds = relu_bounds(model, n)
         if bounds is not None:
             hi = _f(bounds[1]) if l.relu_max is not None else FLOAT_MAX
             w(f"    arm_clip_f32(y{n}, y{n}, 0.0f, {hi}, {l.out_dim});\n    NNHDL_TRACE(y{n}, {l.out_dim});\n")
-        w(f"    memcpy({_dest(plan, n)}, y{n}, {l.out_dim} * sizeof(float));\n")
+        w(f"    memcpy({dest(F32, plan, n)}, y{n}, {l.out_dim} * sizeof(float));\n")
     w("}\n")
     return "".join(s)
 
 
-def emit_f32(model: Model, *, prefix: str = "nnhdl", style: str = "unrolled",
-             opaque_weights: bool = True, block: int = -1) -> tuple[dict[str, str], ModelPlan]:
-    """Return ``{filename: text}`` for the float path and the memory plan."""
-    plan = plan_model(model, "f32")
-    if style == "unrolled":
-        c = _emit_unrolled(plan, prefix, opaque_weights, block)
-    elif style == "cmsis":
-        c = _emit_cmsis(plan, prefix)
-    else:
-        raise NnhdlError(f"--style must be one of {', '.join(STYLES)}, got {style!r}")
-    return {f"{prefix}_model.h": header(model, "f32", style, prefix), f"{prefix}_model.c": c}, plan
+def emit_f32(model: Model, *, prefix: str = "nnhdl", style: str = "unrolled", opaque_weights: bool = True,
+             force_acc64: bool = False, block: int = -1) -> tuple[dict[str, str], ModelPlan]:
+    """Return ``{filename: text}`` for the float path and the memory plan (``force_acc64``: no effect,
+    float sums have no accumulator choice; accepted so both emitters take the same options)."""
+    plan = plan_model(model, F32, force_acc64=force_acc64)
+    return emit(F32, plan, prefix, style, {"unrolled": lambda: _emit_unrolled(plan, prefix, opaque_weights, block),
+                                           "cmsis": lambda: _emit_cmsis(plan, prefix)})

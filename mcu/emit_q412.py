@@ -28,12 +28,14 @@ import numpy as np
 from nnhdl.fixedpoint import rounding_offset
 from nnhdl.model import Model
 
+from .arith import Q412
+from .layout import dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, weight_order
 from .plan import LayerPlan, ModelPlan, plan_model
-from .templates import Q15_HELPERS, banner, header
+from .templates import Q15_HELPERS, banner
 
 __all__ = ["emit_q412", "STYLES"]
 
-STYLES = ("unrolled", "cmsis")
+STYLES = Q412.styles
 
 
 def _c_array(values: list[int], per_line: int = 8) -> str:
@@ -81,33 +83,6 @@ def _requant(lp: LayerPlan, model: Model, acc: str) -> str:
     return y
 
 
-def _dest(plan: ModelPlan, n: int) -> tuple[str, bool]:
-    """Where layer n writes: (C expression of a uint32_t* or int16_t*, is_final_output)."""
-    if n + 1 == len(plan.layers):
-        return "out", True
-    nxt = plan.layers[n + 1]
-    if nxt.has_cache:
-        return f"(c{n + 1} + (now & {nxt.cache_rows - 1}u) * {nxt.words_per_row}u)", False
-    return f"s{n + 1}", False
-
-
-def _row_ptr(lp: LayerPlan, n: int, offset: int) -> str:
-    if not lp.has_cache:
-        return f"s{n}"
-    mask = lp.cache_rows - 1
-    # one sample counter for all caches: every length is a power of two, so
-    # (now - offset) & mask is the circular index (and 2**32 wraps cleanly)
-    idx = f"(now & {mask}u)" if offset == 0 else f"((now - {offset}u) & {mask}u)"
-    return f"(c{n} + {idx} * {lp.words_per_row}u)"
-
-
-def _groups(out_dim: int, block: int) -> list[list[int]]:
-    """Outputs computed together (their accumulators live in registers at once)."""
-    if not block:
-        return [[o] for o in range(out_dim)]
-    return [list(range(o0, min(o0 + block, out_dim))) for o0 in range(0, out_dim, block)]
-
-
 AUTO_BLOCK_64 = 0
 
 
@@ -126,7 +101,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
     w(banner(model, "q412", "unrolled"))
     w("#include <stdint.h>\n#include <string.h>\n")
     w(f'#include "{prefix}_model.h"\n')
-    w(f"#ifndef NNHDL_OPAQUE_WEIGHTS\n#define NNHDL_OPAQUE_WEIGHTS {1 if opaque else 0}\n#endif\n")
+    w(opaque_switch(opaque))
     w(Q15_HELPERS)
     w("static inline int32_t nnhdl_min(int32_t a, int32_t b) { return a < b ? a : b; }\n")
     # weights: [out][tap words] packed pairs; taps laid out [k][in_pad]
@@ -134,38 +109,19 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         l = lp.layer
         wt = np.zeros((l.kernel_size, lp.in_pad, l.out_dim), dtype=np.int64)
         wt[:, : l.in_dim, :] = l.weight
-        rows = [_pack_pairs(wt[:, :, o].reshape(-1)) for o in range(l.out_dim)]  # [out][tap word]
-        words: list[int] = []
-        for grp in _groups(l.out_dim, _layer_block(lp, block)):
-            # block tap-major: the loads of one block walk forward through memory
-            words += [rows[o][j] for j in range(len(rows[0])) for o in grp]
+        rows = np.array([_pack_pairs(wt[:, :, o].reshape(-1)) for o in range(l.out_dim)], np.int64)  # [out][word]
+        words = weight_order(rows, _layer_block(lp, block)).tolist()
         w(f"/* layer {lp.index}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} "
           f"{l.activation}; |acc| <= {lp.acc_bound} -> {'32' if lp.acc32 else '64'}-bit accumulator */\n")
         w(f"static const int32_t {prefix}_w{lp.index}[{len(words)}] = {{\n{_c_array(words)}\n}};\n")
     # state
     w("\n/* Activation caches (circular, two channels per word) and scratch vectors. */\n")
-    for lp in plan.layers:
-        n = lp.index
-        if lp.has_cache:
-            w(f"static uint32_t c{n}[{lp.cache_rows * lp.words_per_row}];\n")
-        else:
-            w(f"static uint32_t s{n}[{lp.words_per_row}];\n")
-    w("static uint32_t nnhdl_t; /* samples since reset */\n")
-    w(f"\nvoid {prefix}_reset(void)\n{{\n")
-    for lp in plan.layers:
-        n = lp.index
-        if lp.has_cache:
-            w(f"    memset(c{n}, 0, sizeof c{n});\n")
-        else:
-            w(f"    memset(s{n}, 0, sizeof s{n});\n")
-    w("    nnhdl_t = 0;\n}\n\n")
-    w(f"void {prefix}_step(const int16_t *in, int16_t *out)\n{{\n")
-    w("    const uint32_t now = ++nnhdl_t;\n")
-    if not any(lp.has_cache for lp in plan.layers):
-        w("    (void)now;\n")
+    w(state(Q412, plan))
+    w("\n" + reset(plan, prefix))
+    w(step_open(Q412, plan, prefix))
     # input packing
     first = plan.layers[0]
-    dst0 = _row_ptr(first, 0, 0)
+    dst0 = row_ptr(Q412, first, 0)
     w("    {\n")
     w(f"        uint32_t *d = {dst0};\n")
     for j in range(first.words_per_row):
@@ -190,7 +146,7 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
     nw = lp.words_per_row
     xs = []
     for k, off in enumerate(lp.tap_offsets):
-        w(f"        const uint32_t *r{k} = {_row_ptr(lp, n, off)};\n")
+        w(f"        const uint32_t *r{k} = {row_ptr(Q412, lp, off)};\n")
         for j in range(nw):
             if not block:
                 w(f"        const uint32_t x{k}_{j} = r{k}[{j}];\n")
@@ -198,14 +154,14 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
             else:
                 xs.append(f"r{k}[{j}]")
     w(f"        const int32_t *w = {prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
-    dest, final = _dest(plan, n)
-    w(f"        {'int16_t' if final else 'uint32_t'} *d = {dest};\n")
+    final = n + 1 == len(plan.layers)
+    w(f"        {'int16_t' if final else 'uint32_t'} *d = {dest(Q412, plan, n)};\n")
     acc_t, mac = ("int32_t", "NNHDL_SMLAD") if lp.acc32 else ("int64_t", "NNHDL_SMLALD")
     taps_w = len(xs)
     # block > 0: `block` accumulators live in registers while the taps stream
     # past once per block; 0: all taps in registers, one output after another.
     base = 0
-    for grp in _groups(l.out_dim, block):
+    for grp in groups(l.out_dim, block):
         for o in grp:
             b = _bias_constant(model, int(l.bias[o]))
             lit = _c_int(b) if lp.acc32 else f"INT64_C({b})"
@@ -264,7 +220,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         if lp.has_cache:
             w(f"    memset(c{lp.index}, 0, sizeof c{lp.index});\n    p{lp.index} = 0;\n")
     w("}\n\n")
-    w(f"void {prefix}_step(const int16_t *in, int16_t *out)\n{{\n")
+    w(step_open(Q412, None, prefix))
     w(f"    memcpy(h[0], in, {model.input_dim} * sizeof(q15_t));\n")
     for lp in plan.layers:
         l, n = lp.layer, lp.index
@@ -294,13 +250,6 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
 def emit_q412(model: Model, *, prefix: str = "nnhdl", style: str = "unrolled", opaque_weights: bool = True,
               force_acc64: bool = False, block: int = -1) -> tuple[dict[str, str], ModelPlan]:
     """Return ``{filename: text}`` for the integer path and the memory plan."""
-    plan = plan_model(model, "q412", force_acc64=force_acc64)
-    if style == "unrolled":
-        c = _emit_unrolled(plan, prefix, opaque_weights, block)
-    elif style == "cmsis":
-        c = _emit_cmsis(plan, prefix)
-    else:
-        from nnhdl.errors import NnhdlError
-
-        raise NnhdlError(f"--style must be one of {', '.join(STYLES)}, got {style!r}")
-    return {f"{prefix}_model.h": header(model, "q412", style, prefix), f"{prefix}_model.c": c}, plan
+    plan = plan_model(model, Q412, force_acc64=force_acc64)
+    return emit(Q412, plan, prefix, style, {"unrolled": lambda: _emit_unrolled(plan, prefix, opaque_weights, block),
+                                            "cmsis": lambda: _emit_cmsis(plan, prefix)})

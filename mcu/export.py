@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -18,38 +18,14 @@ from nnhdl.argtypes import ArgumentParser, byte_size, output_dir
 from nnhdl.errors import NnhdlError, run_cli
 from nnhdl.model import Model
 
-from .plan import DAISY_SEED_FLASH, DAISY_SEED_RAM, Footprint, ModelPlan
-from .templates import c_ident
+from .build import measure_model
+from .files import write_files
+from .layout import ExportResult, generate
+from .plan import DAISY_SEED_FLASH, DAISY_SEED_RAM, Footprint
 
 __all__ = ["generate", "export", "write_files", "ExportResult", "main", "BOARDS"]
 
 BOARDS = ("none", "daisy-patch")
-
-
-@dataclass
-class ExportResult:
-    files: dict[str, str]
-    plan: ModelPlan
-    footprint: Footprint
-
-
-def generate(model: Model, arith: str = "q412", *, prefix: str = "nnhdl", style: str = "unrolled",
-             opaque_weights: bool = True, force_acc64: bool = False, block: int | None = None) -> ExportResult:
-    """C sources for ``model`` (nothing written)."""
-    c_ident(prefix)
-    if arith == "q412":
-        from .emit_q412 import emit_q412
-
-        files, plan = emit_q412(model, prefix=prefix, style=style, opaque_weights=opaque_weights,
-                                force_acc64=force_acc64, **({} if block is None else {"block": block}))
-    elif arith == "f32":
-        from .emit_f32 import emit_f32
-
-        files, plan = emit_f32(model, prefix=prefix, style=style, opaque_weights=opaque_weights,
-                               **({} if block is None else {"block": block}))
-    else:
-        raise NnhdlError(f"--arith must be q412 or f32, got {arith!r}")
-    return ExportResult(files, plan, plan.footprint())
 
 
 def check_budget(fp: Footprint, ram_limit: int, flash_limit: int) -> None:
@@ -68,34 +44,11 @@ def measure(result: ExportResult, prefix: str, flash_limit: int) -> None:
 
     Skipped when the estimate is already far over the limit (refused anyway,
     and compiling huge straight-line code would only waste time)."""
-    from dataclasses import replace
-
-    from .build import measure_model
-
     if result.footprint.flash > 2 * flash_limit:
         return
     sizes = measure_model(result, prefix)
     if sizes is not None:
         result.footprint = replace(result.footprint, measured_flash=sizes[0], measured_ram=sizes[1])
-
-
-def write_files(out_dir: Path, files: dict[str, str]) -> None:
-    """Write every file or none (:mod:`nnhdl.outputs`): a new folder appears only with all its files."""
-    from nnhdl.outputs import staged_dir, transaction, write_atomically
-
-    out_dir = Path(out_dir)
-    if not out_dir.exists() and not out_dir.parent.is_dir():
-        raise NnhdlError(f"{out_dir}: parent folder {out_dir.parent} does not exist")
-    try:
-        with transaction() as t:  # joins the command's transaction when there is one
-            folder = staged_dir(out_dir)
-            for name, text in files.items():
-                target = folder / name
-                staged_dir(target.parent)
-                write_atomically(target, lambda f, text=text: f.write(text), mode="w")
-            t.commit()
-    except OSError as e:
-        raise NnhdlError(f"{out_dir}: cannot write the C files there ({e.strerror or e})") from None
 
 
 def export(model: Model, out_dir: str | os.PathLike, arith: str = "q412", *, prefix: str = "nnhdl",

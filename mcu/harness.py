@@ -19,6 +19,7 @@ import numpy as np
 
 from nnhdl.errors import NnhdlError
 
+from .arith import arithmetic
 from .templates import TEMPLATE_DIR
 
 __all__ = ["host_main", "firmware_main", "testdata_c", "parse_firmware_output", "QemuResult",
@@ -31,8 +32,8 @@ TIMING_N2 = 1100
 
 def host_main(prefix: str, arith: str, trace: bool = False) -> str:
     """``main`` for the host: ``prog IN.bin OUT.bin [TRACE.bin]``."""
-    t = "int16_t" if arith == "q412" else "float"
-    step = f"{prefix}_step" if arith == "q412" else f"{prefix}_step_f32"
+    a = arithmetic(arith)
+    t, step = a.c_type, a.step_name(prefix)
     P = prefix.upper()
     trace_fn = (
         "FILE *nnhdl_trace_file;\n"
@@ -66,29 +67,17 @@ int main(int argc, char **argv)
 
 def testdata_c(x: np.ndarray, arith: str, prefix: str) -> str:
     """The test input as a C array (mantissas, or float bit patterns)."""
-    if arith == "q412":
-        vals = ", ".join(str(int(v)) for v in x.reshape(-1))
-        body = f"const int16_t nnhdl_test_in[{x.size}] = {{{vals}}};\n"
-    else:
-        # hexadecimal float literals: exact, no decimal round trip
-        vals = ", ".join(float(v).hex() + "f" for v in np.asarray(x, dtype=np.float32).reshape(-1))
-        body = f"const float nnhdl_test_in_f32[{x.size}] = {{{vals}}};\n"
+    a = arithmetic(arith)
+    body = f"const {a.c_type} {a.test_symbol}[{x.size}] = {{{', '.join(a.c_literals(x))}}};\n"
     return f"#include <stdint.h>\nconst uint32_t nnhdl_test_n = {x.shape[0]}u;\n" + body
 
 
 def firmware_main(prefix: str, arith: str) -> str:
     P = prefix.upper()
-    if arith == "q412":
-        decl = "extern const int16_t nnhdl_test_in[];\n"
-        typ, step, src = "int16_t", f"{prefix}_step", "nnhdl_test_in"
-        word = "(uint32_t)(uint16_t)out[o]"
-        digits = 4
-    else:
-        decl = "extern const float nnhdl_test_in_f32[];\n"
-        typ, step, src = "float", f"{prefix}_step_f32", "nnhdl_test_in_f32"
-        word = "bits"
-        digits = 8
-    conv = "        uint32_t bits;\n        memcpy(&bits, &out[o], 4);\n" if arith == "f32" else ""
+    a = arithmetic(arith)
+    typ, step, digits, src = a.c_type, a.step_name(prefix), 2 * a.value_bytes, a.test_symbol
+    decl = f"extern const {typ} {src}[];\n"
+    word, conv = a.out_word, a.out_conv
     return f"""#include <stdint.h>
 #include <string.h>
 #include "{prefix}_model.h"
@@ -188,11 +177,7 @@ def parse_firmware_output(text: str, arith: str, n: int, out_dim: int) -> QemuRe
     if len(rows) != n or any(len(r) != out_dim for r in rows):
         raise NnhdlError(f"firmware printed {len(rows)} output rows, expected {n} of {out_dim} values")
     words = np.array([[int(v, 16) for v in r] for r in rows], dtype=np.uint32)
-    if arith == "q412":
-        out = words.astype(np.int64)
-        out = np.where(out >= 0x8000, out - 0x10000, out)
-    else:
-        out = words.view(np.float32)
+    out = arithmetic(arith).from_words(words)
     per = (d2 - d1) * INSTRUCTIONS_PER_TICK / (TIMING_N2 - TIMING_N1)
     return QemuResult(out, per)
 

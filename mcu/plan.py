@@ -21,6 +21,8 @@ from nnhdl.errors import NnhdlError
 from nnhdl.fixedpoint import rounding_offset
 from nnhdl.model import Layer, Model
 
+from .arith import Arithmetic, arithmetic
+
 __all__ = ["LayerPlan", "ModelPlan", "plan_model", "Footprint", "DAISY_SEED_FLASH", "DAISY_SEED_RAM", "INT32_MAX"]
 
 INT32_MAX = (1 << 31) - 1
@@ -89,23 +91,29 @@ class Footprint:
 class ModelPlan:
     model: Model
     layers: list[LayerPlan]
-    arith: str  # "q412" or "f32"
+    arithmetic: Arithmetic
+
+    @property
+    def arith(self) -> str:
+        """The arithmetic's name ("q412" or "f32")."""
+        return self.arithmetic.name
 
     def footprint(self) -> Footprint:
         """Bytes the emitted program needs (code size is an estimate; ``mcu.check`` measures it)."""
-        elem = 2 if self.arith == "q412" else 4
+        a = self.arithmetic
+        elem = a.value_bytes
         flash = 0
         ram = 0
         code = 512  # step/reset prologue, pointer updates
         for lp in self.layers:
             l = lp.layer
-            dim = lp.in_pad if self.arith == "q412" else l.in_dim
+            dim = a.row_words(l.in_dim) * a.lanes  # channels of a stored row (padded)
             taps = l.kernel_size * dim
-            flash += taps * l.out_dim * elem + l.out_dim * (4 if self.arith == "q412" else 4)
+            flash += taps * l.out_dim * elem + l.out_dim * 4
             ram += (lp.cache_rows if lp.has_cache else 1) * dim * elem + 4
-            # Straight-line code: about one 4-byte instruction per pair (q15) or
-            # per product (f32) plus a few per output.
-            code += (taps // (2 if self.arith == "q412" else 1)) * l.out_dim * 4 + l.out_dim * 12
+            # Straight-line code: about one 4-byte instruction per row word (a q15
+            # pair or one float) and weight, plus a few per output.
+            code += (taps // a.lanes) * l.out_dim * 4 + l.out_dim * 12
         out_pad = self.model.output_dim
         ram += out_pad * elem
         return Footprint(flash, ram, code)
@@ -120,16 +128,16 @@ def accumulator_bound(layer: Layer, model: Model) -> int:
     return int(per_out.max()) if per_out.size else 0
 
 
-def plan_model(model: Model, arith: str, *, force_acc64: bool = False) -> ModelPlan:
+def plan_model(model: Model, arith: Arithmetic | str, *, force_acc64: bool = False) -> ModelPlan:
     """Validate ``model`` for ``arith`` and choose buffers and accumulator widths."""
     model.validate()
-    if arith not in ("q412", "f32"):
-        raise NnhdlError(f"--arith must be q412 or f32, got {arith!r}")
+    a = arithmetic(arith) if isinstance(arith, str) else arith
     fmt = model.qformat
-    if arith == "q412" and fmt.width > 16:
+    if a.max_width is not None and fmt.width > a.max_width:
         raise NnhdlError(
-            f"model format {fmt} is {fmt.width} bits wide; the q412 (q15/SMLAD) path holds at most 16-bit "
-            "mantissas: re-quantise the model to width <= 16 or export with --arith f32"
+            f"model format {fmt} is {fmt.width} bits wide; the {a.name} ({a.max_width_why}) path holds at most "
+            f"{a.max_width}-bit mantissas: re-quantise the model to width <= {a.max_width} or export with "
+            "--arith f32"
         )
     plans = []
     for n, l in enumerate(model.layers):
@@ -144,4 +152,4 @@ def plan_model(model: Model, arith: str, *, force_acc64: bool = False) -> ModelP
                 acc32=(bound <= INT32_MAX) and not force_acc64,
             )
         )
-    return ModelPlan(model, plans, arith)
+    return ModelPlan(model, plans, a)

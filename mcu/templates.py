@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from nnhdl.model import Model
+
+if TYPE_CHECKING:
+    from .arith import Arithmetic
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 SHIM_DIR = Path(__file__).with_name("cmsis_shim")
@@ -45,23 +50,14 @@ def banner(model: Model, arith: str, style: str) -> str:
     )
 
 
-def header(model: Model, arith: str, style: str, prefix: str) -> str:
+def header(model: Model, arith: "Arithmetic", style: str, prefix: str) -> str:
     """``<prefix>_model.h``: the dimensions and the two entry points."""
     P = prefix.upper()
     guard = f"{P}_MODEL_H"
-    if arith == "q412":
-        step = (
-            f"/* One inference: {model.input_dim} input mantissas ({model.qformat}) in, "
-            f"{model.output_dim} out; exactly the golden model's integers. */\n"
-            f"void {prefix}_step(const int16_t *in, int16_t *out);\n"
-        )
-    else:
-        step = (
-            f"/* One inference in float32, model units (1.0 = mantissa {model.qformat.scale}). */\n"
-            f"void {prefix}_step_f32(const float *in, float *out);\n"
-        )
+    step = (f"/* {arith.step_doc.format(model=model)} */\n"
+            f"void {arith.step_name(prefix)}(const {arith.c_type} *in, {arith.c_type} *out);\n")
     return (
-        banner(model, arith, style)
+        banner(model, arith.name, style)
         + f"#ifndef {guard}\n#define {guard}\n\n#include <stdint.h>\n\n"
         + "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
         + f"#define {P}_INPUT_DIM {model.input_dim}\n"
@@ -76,6 +72,14 @@ def header(model: Model, arith: str, style: str, prefix: str) -> str:
         + f"#endif /* {guard} */\n"
     )
 
+
+#: ``NNHDL_OPAQUE(p)``: hides a weight pointer's value from GCC when ``NNHDL_OPAQUE_WEIGHTS`` (both paths).
+OPAQUE_MACRO = """#if defined(__GNUC__) && NNHDL_OPAQUE_WEIGHTS
+#define NNHDL_OPAQUE(p) __asm__("" : "+r"(p))
+#else
+#define NNHDL_OPAQUE(p) ((void)0)
+#endif
+"""
 
 # Helper macros of the Q4.12 path.  On a Cortex-M with the DSP extension the
 # compiler's ACLE intrinsics are single instructions (SMLAD, SMLALD, SSAT,
@@ -128,9 +132,4 @@ static inline int32_t nnhdl_sat64(int64_t v, int32_t lo, int32_t hi)
 
 /* Keep GCC from turning the weight loads into MOVW/MOVT pairs (two
    instructions per word instead of one load); measured in benchmarks/mcu.py. */
-#if defined(__GNUC__) && NNHDL_OPAQUE_WEIGHTS
-#define NNHDL_OPAQUE(p) __asm__("" : "+r"(p))
-#else
-#define NNHDL_OPAQUE(p) ((void)0)
-#endif
-"""
+""" + OPAQUE_MACRO

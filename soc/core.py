@@ -35,11 +35,23 @@ from nnhdl.audio_io import COUNT_SHIFT  # counts <-> Q4.12: the same shift as .w
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model
 
+from .registers import EMB_VALUE, Flow, ports
 from .tdm import SLOTS, Samples
 
-__all__ = ["ChannelMap", "BoardCore", "COUNT_SHIFT", "extra_frames"]
+__all__ = ["ChannelMap", "BoardCore", "COUNT_SHIFT", "extra_frames", "register_members"]
 
 EMBEDDING_INPUTS = (1, 2)
+assert len(EMBEDDING_INPUTS) == EMB_VALUE.count, "one embedding override register per embedding input"
+
+
+def register_members(*, core_only: bool) -> dict[str, wiring.Member]:
+    """Signature members of the ports the SoC registers mirror (:data:`soc.registers.REGISTERS`):
+    the core's own (``core_only``) or the whole top's."""
+    members = {}
+    for p, flow in ports(core_only=core_only):
+        member = (In if flow is Flow.CONTROL else Out)(signed(p.width) if p.signed else p.width)
+        members[p.name] = member if p.count is None else member.array(p.count)
+    return members
 
 
 def extra_frames(latency: int, margin: int, budget: int) -> int:
@@ -110,18 +122,8 @@ class BoardCore(wiring.Component):
         super().__init__({
             "adc": In(stream.Signature(Samples(), always_ready=True)),
             "dac": Out(stream.Signature(Samples(), always_ready=True)),
-            "bypass": In(1),
-            "emb_override": In(1),
-            "emb_value": In(signed(16)).array(len(EMBEDDING_INPUTS)),
             "weight_write": ww,
-            "bank_swap": In(1),
-            "active_bank": Out(1),
-            "clear": In(1),
-            "samples": Out(32),
-            "overruns": Out(32),
-            "saturations": Out(32),
-            "cycles": Out(16),
-            "cycles_max": Out(16),
+            **register_members(core_only=True),
         })
 
     def elaborate(self, platform) -> Module:

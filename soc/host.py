@@ -19,12 +19,13 @@ from nnhdl.limits import MAX_CSV_BYTES
 from nnhdl.model import Model
 
 from .litex_soc import hardware_manifest, model_id, shape_id
+from .registers import (ACTIVE_BANK, BANK_SWAP, MODEL_ID, N_WEIGHTS, PREFIX, PULSE, REGISTERS, SHAPE_ID,
+                        WEIGHT_ADDR, WEIGHT_DATA, WEIGHT_READBACK, Register, register)
 
-__all__ = ["ConnectionLost", "Bus", "UARTBoneBus", "CSRMap", "Board", "load_weights", "read_status", "describe_mismatch", "STATUS_FIELDS"]
+__all__ = ["ConnectionLost", "Bus", "UARTBoneBus", "CSRMap", "Board", "Loaded", "load_weights", "read_status", "describe_mismatch", "STATUS_FIELDS"]
 
-PREFIX = "nn_"
-STATUS_FIELDS = ("samples", "overruns", "saturations", "clipped", "cycles", "cycles_max", "active_bank", "jack",
-                 "i2c", "model_id", "shape_id", "n_weights", "serial")
+#: What ``read_status`` reads, in table order (soc.registers: the order ``boards.pmod status`` prints).
+STATUS_FIELDS = tuple(r.name for r in REGISTERS if r.status)
 
 
 class ConnectionLost(NnhdlError):
@@ -135,26 +136,28 @@ class Board:
         self.bus = bus
         self.csrs = csrs
 
-    def _reg(self, name: str) -> tuple[int, int]:
+    def _reg(self, reg: Register | str) -> tuple[int, int]:
+        """Address and words of a register of the table (a name outside it is a programming error)."""
+        reg = register(reg) if isinstance(reg, str) else reg
         try:
-            return self.csrs.regs[PREFIX + name]
+            return self.csrs.regs[reg.csr_name]
         except KeyError:
-            raise NnhdlError(f"register {name!r} not in csr.csv (built by an older version?)") from None
+            raise NnhdlError(f"register {reg.name!r} not in csr.csv (built by an older version?)") from None
 
-    def read(self, name: str) -> int:
-        addr, n = self._reg(name)
+    def read(self, reg: Register | str) -> int:
+        addr, n = self._reg(reg)
         v = 0
         for i in range(n):
             v = (v << 32) | int(self.bus.read(addr + 4 * i))
         return v
 
-    def write(self, name: str, value: int) -> None:
-        addr, n = self._reg(name)
+    def write(self, reg: Register | str, value: int) -> None:
+        addr, n = self._reg(reg)
         for i in range(n):
             self.bus.write(addr + 4 * i, (value >> (32 * (n - 1 - i))) & 0xFFFFFFFF)
 
-    def write_fifo(self, name: str, values: list[int]) -> None:
-        addr, n = self._reg(name)
+    def write_fifo(self, reg: Register | str, values: list[int]) -> None:
+        addr, n = self._reg(reg)
         self.bus.write(addr, values, burst="fixed")
 
 
@@ -174,52 +177,61 @@ def describe_mismatch(built: dict, model: Model) -> str:
     return "the layer shapes differ from the built network"
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What :func:`load_weights` did: weights written, the bank now active, the model id written."""
+
+    weights: int
+    active_bank: int
+    model_id: int
+
+
 def load_weights(board: Board, model: Model, *, built_manifest: dict | None = None,
-                 progress: Callable[[str], None] = lambda s: None) -> dict:
+                 progress: Callable[[str], None] = lambda s: None) -> Loaded:
     """Upload, verify, switch.  Returns a summary; raises NnhdlError on any mismatch."""
     from nnhdl.hdl.weights import weight_image
 
     model.validate()
     bank = _active_bank(board)
     want = shape_id(model)
-    have = board.read("shape_id")
+    have = board.read(SHAPE_ID)
     if have != want:
         why = describe_mismatch(built_manifest, model) if built_manifest else \
             f"shape id {want:016x} differs from the board's {have:016x}"
         raise NnhdlError(f"cannot load these weights without resynthesis: {why}")
     image = weight_image(model)
-    n = board.read("n_weights")
+    n = board.read(N_WEIGHTS)
     if n != len(image):
         raise NnhdlError(f"the board holds {n} weights, the model {len(image)}")
     words = [int(v) & 0xFFFF for v in image]
     progress(f"writing {len(words)} weights into bank {1 - bank}")
     try:
-        board.write("weight_addr", 0)
-        board.write_fifo("weight_data", words)
+        board.write(WEIGHT_ADDR, 0)
+        board.write_fifo(WEIGHT_DATA, words)
         progress("verifying")
         bad = []
         for a, w in enumerate(words):
-            board.write("weight_addr", a)
-            if board.read("weight_readback") & 0xFFFF != w:
+            board.write(WEIGHT_ADDR, a)
+            if board.read(WEIGHT_READBACK) & 0xFFFF != w:
                 bad.append(a)
     except ConnectionLost as e:
         raise ConnectionLost(f"{e}; bank {bank} is still active, untouched (only the inactive bank was written)") \
             from None
     if bad:
         raise NnhdlError(f"read-back mismatch at {len(bad)} addresses (first {bad[0]}); bank not switched")
-    board.write("pulse", 1)  # bit 0: bank_swap
+    board.write(PULSE, PULSE.bit(BANK_SWAP))
     for _ in range(100):
-        if board.read("active_bank") != bank:
+        if board.read(ACTIVE_BANK) != bank:
             break
     else:
         raise NnhdlError("the bank did not switch (is audio running? the switch waits for a sample boundary)")
-    board.write("model_id", model_id(model))
-    return {"weights": len(words), "active_bank": 1 - bank, "model_id": f"{model_id(model):016x}"}
+    board.write(MODEL_ID, model_id(model))
+    return Loaded(len(words), 1 - bank, model_id(model))
 
 
 def _active_bank(board: Board) -> int:
     """0 or 1; anything else means the peer is not an nnhdl board (wrong port or baud rate)."""
-    bank = board.read("active_bank")
+    bank = board.read(ACTIVE_BANK)
     if bank not in (0, 1):
         raise NnhdlError(f"the board answered active_bank = {bank:#x}, which an nnhdl bitstream cannot: "
                          "is this the right port and baud rate?")
@@ -227,7 +239,7 @@ def _active_bank(board: Board) -> int:
 
 
 #: Bits of the status registers that are narrower than their CSR words (the rest must read 0).
-_STATUS_BITS = {"active_bank": 1, "cycles": 16, "cycles_max": 16, "jack": 8, "serial": 48}
+_STATUS_BITS = {r.name: r.width for r in REGISTERS if r.status and r.width % 32}
 
 
 def read_status(board: Board) -> dict[str, int]:

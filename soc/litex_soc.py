@@ -23,6 +23,9 @@ from litex.soc.interconnect.csr import AutoCSR, CSRField, CSRStatus, CSRStorage
 
 from nnhdl.model import Model
 
+from .registers import MODEL_ID, N_WEIGHTS, REGISTERS, SHAPE_ID, WEIGHT_ADDR, WEIGHT_DATA, WEIGHT_READBACK, Flow, \
+    Register
+
 __all__ = ["BOARDS", "BoardInfo", "PmodSoC", "ECP5Primitives", "shape_id", "model_id", "pmod_io", "hardware_manifest"]
 
 
@@ -158,7 +161,7 @@ class PmodSoC(SoCMini):
 
 
 class _NetworkCSRs(LiteXModule, AutoCSR):
-    """Host-visible registers of the network core (see the README's register table)."""
+    """Host-visible registers of the network core: one CSR per row of :data:`soc.registers.REGISTERS`."""
 
     # The shadow is read through weight_readback only: exposing it on the CSR bus as well
     # would give it a second port and make yosys build it from flip-flops.
@@ -166,35 +169,20 @@ class _NetworkCSRs(LiteXModule, AutoCSR):
 
     def __init__(self, model: Model, addr_width: int) -> None:
         self.addr_width = addr_width
-        self.model_id = CSRStorage(64, reset=model_id(model), description="Model fingerprint (first 64 bits); "
-                                   "the host rewrites it after a weight reload.")
-        self.shape_id = CSRStatus(64, reset=shape_id(model), description="Hash of the layer shapes built in.")
-        self.n_weights = CSRStatus(32, reset=model.params, description="Number of weight addresses.")
-        self.control = CSRStorage(fields=[
-            CSRField("bypass", size=1, description="Copy inputs to outputs."),
-            CSRField("emb_override", size=1, description="Replace the embedding inputs by emb0/emb1."),
-        ])
-        self.pulse = CSRStorage(fields=[
-            CSRField("bank_swap", size=1, pulse=True, description="Activate the written bank at the next sample."),
-            CSRField("clear", size=1, pulse=True, description="Clear the status counters."),
-            CSRField("codec_restart", size=1, pulse=True, description="Power-cycle and re-initialise the codec."),
-        ])
-        self.emb0 = CSRStorage(16, description="Embedding override e0 (counts).")
-        self.emb1 = CSRStorage(16, description="Embedding override e1 (counts).")
-        self.weight_addr = CSRStorage(32, write_from_dev=True, description="Next weight address; "
-                                      "auto-increments after each weight_data write.")
-        self.weight_data = CSRStorage(16, description="Writing stores a mantissa at weight_addr (inactive bank).")
-        self.weight_readback = CSRStatus(16, description="Shadow copy of the word last written at weight_addr.")
-        self.active_bank = CSRStatus(1)
-        self.samples = CSRStatus(32)
-        self.overruns = CSRStatus(32)
-        self.saturations = CSRStatus(32)
-        self.clipped = CSRStatus(32)
-        self.cycles = CSRStatus(16)
-        self.cycles_max = CSRStatus(16)
-        self.jack = CSRStatus(8)
-        self.i2c = CSRStatus(fields=[CSRField("ready", size=1), CSRField("nacks", size=16, offset=8)])
-        self.serial = CSRStatus(48, description="EEPROM bytes 0xFA..0xFF (maker, device, 32-bit serial).")
+        resets = {MODEL_ID: model_id(model), SHAPE_ID: shape_id(model), N_WEIGHTS: model.params}
+        self.csrs = {}
+        for reg in REGISTERS:  # in table order: the order of csr.csv
+            kind = CSRStorage if reg.flow is Flow.CONTROL else CSRStatus
+            if reg.fields:
+                csr = kind(fields=[CSRField(f.name, size=f.width, offset=f.offset, pulse=f.pulse,
+                                            description=f.description or None) for f in reg.fields],
+                           name=reg.name, description=reg.description or None)
+            else:
+                extra = {"write_from_dev": True} if reg is WEIGHT_ADDR else {}
+                csr = kind(reg.width, reset=resets.get(reg, 0), name=reg.name,
+                           description=reg.description or None, **extra)
+            setattr(self, reg.name, csr)
+            self.csrs[reg] = csr
         # write-through shadow of the weight port so the host can verify its upload
         self.shadow = Memory(16, max(2, model.params))
         self.specials += self.shadow
@@ -202,24 +190,28 @@ class _NetworkCSRs(LiteXModule, AutoCSR):
     def connect(self, soc, sig: dict) -> None:
         wr = self.shadow.get_port(write_capable=True)
         self.specials += wr
-        addr = self.weight_addr.storage[: self.addr_width]
+        addr_reg, data, readback = (self.csrs[r] for r in (WEIGHT_ADDR, WEIGHT_DATA, WEIGHT_READBACK))
+        addr = addr_reg.storage[: self.addr_width]
         self.comb += [
-            sig["bypass"].eq(self.control.fields.bypass),
-            sig["emb_override"].eq(self.control.fields.emb_override),
-            sig["emb_value__0"].eq(self.emb0.storage), sig["emb_value__1"].eq(self.emb1.storage),
-            sig["bank_swap"].eq(self.pulse.fields.bank_swap), sig["clear"].eq(self.pulse.fields.clear),
-            sig["codec_restart"].eq(self.pulse.fields.codec_restart),
-            sig["weight_write__addr"].eq(addr), sig["weight_write__data"].eq(self.weight_data.storage),
-            sig["weight_write__en"].eq(self.weight_data.re),
-            wr.adr.eq(addr), wr.dat_w.eq(self.weight_data.storage), wr.we.eq(self.weight_data.re),
-            self.weight_readback.status.eq(wr.dat_r),
-            self.weight_addr.dat_w.eq(self.weight_addr.storage + 1), self.weight_addr.we.eq(self.weight_data.re),
-            self.active_bank.status.eq(sig["active_bank"]),
-            self.samples.status.eq(sig["samples"]), self.overruns.status.eq(sig["overruns"]),
-            self.saturations.status.eq(sig["saturations"]), self.clipped.status.eq(sig["clipped"]),
-            self.cycles.status.eq(sig["cycles"]), self.cycles_max.status.eq(sig["cycles_max"]),
-            self.jack.status.eq(sig["jack"]),
-            self.i2c.fields.ready.eq(sig["i2c_ready"]), self.i2c.fields.nacks.eq(sig["i2c_nacks"]),
-            self.serial.status.eq(Cat(*[sig[f"serial__{i}"] for i in reversed(range(6))])),
+            sig["weight_write__addr"].eq(addr), sig["weight_write__data"].eq(data.storage),
+            sig["weight_write__en"].eq(data.re),
+            wr.adr.eq(addr), wr.dat_w.eq(data.storage), wr.we.eq(data.re),
+            readback.status.eq(wr.dat_r),
+            addr_reg.dat_w.eq(addr_reg.storage + 1), addr_reg.we.eq(data.re),
         ]
+        for reg, csr in self.csrs.items():
+            for value, port in _mirrored(reg, csr):
+                names = port.verilog_names()
+                if reg.index is not None:
+                    names = [names[reg.index]]
+                pins = Cat(*[sig[n] for n in reversed(names)])  # element 0 most significant
+                self.comb += pins.eq(value) if reg.flow is Flow.CONTROL else value.eq(pins)
 
+
+def _mirrored(reg: Register, csr) -> list:
+    """``(CSR value, port)`` pairs of a register: the whole register, or each field."""
+    if reg.fields:
+        return [(getattr(csr.fields, f.name), f.port) for f in reg.fields]
+    if reg.port is None:
+        return []
+    return [(csr.storage if reg.flow is Flow.CONTROL else csr.status, reg.port)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from amaranth import Cat, DomainRenamer, Module, Mux, Signal, signed
+from amaranth import Cat, DomainRenamer, Module, Mux, Signal
 from amaranth.back import verilog
 from amaranth.lib import fifo, wiring
 from amaranth.lib.cdc import FFSynchronizer
@@ -30,8 +30,9 @@ from amaranth.lib.wiring import In, Out
 from nnhdl.model import Model
 
 from .calibration import CalConstants, Calibrator
-from .core import BoardCore, ChannelMap
+from .core import BoardCore, ChannelMap, register_members
 from .pmod_init import LED_COUNT, SERIAL_BYTES, I2CSequencer, pmod_program
+from .registers import Flow, ports
 from .tdm import SLOTS, TDMSerdes
 
 __all__ = ["PmodOptions", "PmodTop", "to_verilog", "port_list", "led_levels", "I2C_HZ"]
@@ -77,14 +78,9 @@ class PmodTop(wiring.Component):
             # pins
             "bick": Out(1), "lrck": Out(1), "sdin": Out(1), "sdout": In(1), "pdn": Out(1),
             "scl_oe": Out(1), "sda_oe": Out(1), "sda_i": In(1, init=1),
-            # control (sync domain)
-            "bypass": In(1), "emb_override": In(1), "emb_value": In(signed(16)).array(2),
-            "weight_write": ww, "bank_swap": In(1), "active_bank": Out(1), "clear": In(1),
-            "codec_restart": In(1),
-            # status (sync domain)
-            "samples": Out(32), "overruns": Out(32), "saturations": Out(32), "cycles": Out(16),
-            "cycles_max": Out(16), "clipped": Out(32), "jack": Out(8), "serial": Out(8).array(SERIAL_BYTES),
-            "i2c_ready": Out(1), "i2c_nacks": Out(16),
+            # the weight port, and the control and status the registers mirror (sync domain)
+            "weight_write": ww,
+            **register_members(core_only=False),
         })
 
     def elaborate(self, platform) -> Module:
@@ -149,15 +145,15 @@ class PmodTop(wiring.Component):
         for i in range(LED_COUNT):
             m.d.comb += seq.leds[i].eq(leds[8 * i: 8 * i + 8])
 
-        # control / status
-        m.d.comb += [core.bypass.eq(self.bypass), core.emb_override.eq(self.emb_override),
-                     core.emb_value[0].eq(self.emb_value[0]), core.emb_value[1].eq(self.emb_value[1]),
-                     core.bank_swap.eq(self.bank_swap), self.active_bank.eq(core.active_bank),
-                     core.clear.eq(self.clear), seq.restart.eq(self.codec_restart)]
+        # control / status: the core's registers forwarded, the rest from the I2C sequencer
         wiring.connect(m, wiring.flipped(self.weight_write), core.weight_write)
-        for k in ("samples", "overruns", "saturations", "cycles", "cycles_max"):
-            m.d.comb += getattr(self, k).eq(getattr(core, k))
-        m.d.comb += [self.jack.eq(seq.jack), self.i2c_ready.eq(seq.ready), self.i2c_nacks.eq(seq.nacks)]
+        for p, flow in ports(core_only=True):
+            outer, inner = getattr(self, p.name), getattr(core, p.name)
+            src, dst = (outer, inner) if flow is Flow.CONTROL else (inner, outer)
+            pairs = zip(src, dst) if p.count is not None else [(src, dst)]
+            m.d.comb += [d.eq(s) for s, d in pairs]
+        m.d.comb += [seq.restart.eq(self.codec_restart), self.jack.eq(seq.jack), self.i2c_ready.eq(seq.ready),
+                     self.i2c_nacks.eq(seq.nacks)]
         for i in range(SERIAL_BYTES):
             m.d.comb += self.serial[i].eq(seq.serial[i])
         return m

@@ -17,6 +17,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .i2c import I2CMaster, I2COp
+from .registers import SERIAL_BYTES  # manufacturer code, device code, 32-bit serial (0xFA..0xFF)
 
 __all__ = [
     "AK4619_ADDR", "EEPROM_ADDR", "LED_ADDR", "JACK_ADDR", "TOUCH_ADDR",
@@ -30,7 +31,6 @@ LED_ADDR = 0x05
 JACK_ADDR = 0x18
 TOUCH_ADDR = 0x37
 EEPROM_SERIAL_REG = 0xFA
-SERIAL_BYTES = 6  # manufacturer code, device code, 32-bit serial (0xFA..0xFF)
 LED_COUNT = 16
 RATES = (48000, 192000)
 

@@ -27,6 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from soc.registers import REGISTERS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # -- valid bases ----------------------------------------------------------------
@@ -252,10 +254,7 @@ def evil_pickle() -> bytes:
 # -- the serial stand-in ---------------------------------------------------------
 
 #: nn_ registers of the stand-in board: name -> 32-bit words (LiteX csr.csv order).
-CSR_REGS = (("samples", 1), ("overruns", 1), ("saturations", 1), ("clipped", 1), ("cycles", 1), ("cycles_max", 1),
-            ("active_bank", 1), ("jack", 1), ("i2c", 1), ("model_id", 2), ("shape_id", 2), ("n_weights", 1),
-            ("serial", 2), ("weight_addr", 1), ("weight_data", 1), ("weight_readback", 1), ("pulse", 1),
-            ("control", 1))
+CSR_REGS = tuple((r.name, r.words) for r in REGISTERS)
 CSR_BASE = 0x800
 
 

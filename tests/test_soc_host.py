@@ -22,6 +22,7 @@ from nnhdl.configs import LayerSpec, NetworkSpec, random_model
 from nnhdl.errors import NnhdlError
 from soc.host import Board, CSRMap, describe_mismatch, load_weights
 from soc.litex_soc import hardware_manifest, model_id, shape_id
+from soc.registers import REGISTERS
 from boards.pmod import main as pmod_main
 from soc.board_sim import BoardSim, build_sim, codec_adc, uart_upload_bits, write_board_files
 from soc.build import BuildOptions
@@ -29,10 +30,7 @@ from tests import pmod_verilator
 from tests.board_sim_helpers import check_one_switch, parse_status, shared_cache, uartbone_commands, uartbone_frames
 from tests.soc_helpers import small_model
 
-NAMES = [("model_id", 2), ("shape_id", 2), ("n_weights", 1), ("control", 1), ("pulse", 1), ("emb0", 1),
-         ("emb1", 1), ("weight_addr", 1), ("weight_data", 1), ("weight_readback", 1), ("active_bank", 1),
-         ("samples", 1), ("overruns", 1), ("saturations", 1), ("clipped", 1), ("cycles", 1), ("cycles_max", 1),
-         ("jack", 1), ("i2c", 1), ("serial", 2)]
+NAMES = [(r.name, r.words) for r in REGISTERS]  # the csr.csv rows (tests/test_soc_registers.py)
 
 
 def csr_map():

@@ -1,0 +1,121 @@
+"""The C layout both arithmetics share, printed for an injected :class:`mcu.arith.Arithmetic`.
+
+Activation rows: layer n reads a circular cache ``c<n>`` (power-of-two rows, one
+sample counter ``now`` for all caches) or a scratch vector ``s<n>``; a row is
+``arith.row_words(in_dim)`` words of ``arith.row_type``.  Output groups: the
+outputs whose accumulators live in registers together, with the weights stored
+tap-major per group so one group's loads walk forward through memory.  State,
+reset, the step function's opening and the style dispatch are the same text for
+both; only the arithmetic's own loops live in :mod:`mcu.emit_q412` and
+:mod:`mcu.emit_f32`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from nnhdl.errors import NnhdlError
+from nnhdl.model import Model
+
+from .arith import Arithmetic, arithmetic
+from .plan import Footprint, LayerPlan, ModelPlan
+from .templates import c_ident, header
+
+__all__ = ["ExportResult", "generate", "groups", "weight_order", "row_ptr", "dest", "state", "reset", "step_open", "opaque_switch", "emit"]
+
+
+def groups(out_dim: int, block: int) -> list[list[int]]:
+    """Outputs computed together (``block`` at a time; 0: one after another)."""
+    if not block:
+        return [[o] for o in range(out_dim)]
+    return [list(range(o0, min(o0 + block, out_dim))) for o0 in range(0, out_dim, block)]
+
+
+def weight_order(rows: np.ndarray, block: int) -> np.ndarray:
+    """``rows[out][tap]`` in the order the code reads them: per group, tap-major."""
+    return np.concatenate([rows[g].T.reshape(-1) for g in groups(len(rows), block)])
+
+
+def row_ptr(arith: Arithmetic, lp: LayerPlan, offset: int) -> str:
+    """C pointer to the row ``offset`` samples back of layer ``lp``'s input."""
+    n = lp.index
+    if not lp.has_cache:
+        return f"s{n}"
+    mask = lp.cache_rows - 1
+    # every cache length is a power of two, so (now - offset) & mask is the circular index
+    # (and 2**32 wraps cleanly)
+    idx = f"(now & {mask}u)" if offset == 0 else f"((now - {offset}u) & {mask}u)"
+    return f"(c{n} + {idx} * {arith.row_words(lp.layer.in_dim)}u)"
+
+
+def dest(arith: Arithmetic, plan: ModelPlan, n: int) -> str:
+    """Where layer n writes: the next layer's newest row, or ``out`` after the last layer."""
+    if n + 1 == len(plan.layers):
+        return "out"
+    return row_ptr(arith, plan.layers[n + 1], 0)
+
+
+def state(arith: Arithmetic, plan: ModelPlan) -> str:
+    """The activation caches, scratch vectors and the sample counter."""
+    s = []
+    for lp in plan.layers:
+        n, words = lp.index, arith.row_words(lp.layer.in_dim)
+        if lp.has_cache:
+            s.append(f"static {arith.row_type} c{n}[{lp.cache_rows * words}];\n")
+        else:
+            s.append(f"static {arith.row_type} s{n}[{words}];\n")
+    s.append("static uint32_t nnhdl_t; /* samples since reset */\n")
+    return "".join(s)
+
+
+def reset(plan: ModelPlan, prefix: str) -> str:
+    s = [f"void {prefix}_reset(void)\n{{\n"]
+    for lp in plan.layers:
+        n = lp.index
+        s.append(f"    memset(c{n}, 0, sizeof c{n});\n" if lp.has_cache else f"    memset(s{n}, 0, sizeof s{n});\n")
+    s.append("    nnhdl_t = 0;\n}\n\n")
+    return "".join(s)
+
+
+def step_open(arith: Arithmetic, plan: ModelPlan | None, prefix: str) -> str:
+    """The step function's signature and, with a ``plan``, its sample counter."""
+    s = f"void {arith.step_name(prefix)}(const {arith.c_type} *in, {arith.c_type} *out)\n{{\n"
+    if plan is not None:
+        s += "    const uint32_t now = ++nnhdl_t;\n"
+        if not any(lp.has_cache for lp in plan.layers):
+            s += "    (void)now;\n"
+    return s
+
+
+def opaque_switch(opaque: bool) -> str:
+    """``NNHDL_OPAQUE_WEIGHTS``'s default (the macro is in :data:`mcu.templates.OPAQUE_MACRO`)."""
+    return f"#ifndef NNHDL_OPAQUE_WEIGHTS\n#define NNHDL_OPAQUE_WEIGHTS {1 if opaque else 0}\n#endif\n"
+
+
+def emit(arith: Arithmetic, plan: ModelPlan, prefix: str, style: str,
+         styles: dict[str, Callable[[], str]]) -> tuple[dict[str, str], ModelPlan]:
+    """``({header, source}, plan)`` with the source printed by ``styles[style]``."""
+    if style not in arith.styles or style not in styles:
+        raise NnhdlError(f"--style must be one of {', '.join(arith.styles)}, got {style!r}")
+    c = styles[style]()
+    return {f"{prefix}_model.h": header(plan.model, arith, style, prefix), f"{prefix}_model.c": c}, plan
+
+
+@dataclass
+class ExportResult:
+    files: dict[str, str]
+    plan: ModelPlan
+    footprint: Footprint
+
+
+def generate(model: Model, arith: str = "q412", *, prefix: str = "nnhdl", style: str = "unrolled",
+             opaque_weights: bool = True, force_acc64: bool = False, block: int | None = None) -> ExportResult:
+    """C sources for ``model`` in the arithmetic called ``arith`` (nothing written)."""
+    c_ident(prefix)
+    emitter = arithmetic(arith).emit()
+    files, plan = emitter(model, prefix=prefix, style=style, opaque_weights=opaque_weights, force_acc64=force_acc64,
+                          **({} if block is None else {"block": block}))
+    return ExportResult(files, plan, plan.footprint())
