@@ -70,7 +70,7 @@ DESIGN_KEYS = ("model", "board", "sample_rate", "clock_mhz", "lanes", "cache_fol
 
 
 #: the modules whose code decides the gates of a plan (the estimates' modules are left out)
-RTL_MODULES = ("arith", "bram", "cache", "conv", "dot", "matrix", "network", "store", "weights")
+RTL_MODULES = ("arith", "bram", "cache", "conv", "dot", "matrix", "mult", "network", "store", "weights")
 
 
 def rtl_digest() -> str:
@@ -95,19 +95,20 @@ def _design(p: dict, rtl: str | None) -> tuple:
     return tuple(json.dumps(p.get(k)) for k in DESIGN_KEYS) + (rtl,)
 
 
-def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False) -> dict:
+def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False, seed: int | None = None) -> dict:
     net_name, board, rate, clock = ROWS[key]
     started = time.perf_counter()
     model = _model(net_name, board, rate)
     p = plan(model, board, sample_rate=rate, clock_mhz=clock)
     row = {"row": key, "network": model.name or net_name, "board": board, "sample_rate": rate, "plan": p.to_json(),
-           "rtl": rtl_digest()}
+           "rtl": rtl_digest(), "seed": seed}
     if plan_only:
         return row
     saved = build_root / key / "row.json"
     if reuse and saved.exists():
         done = json.loads(saved.read_text())
-        if _design(done.get("plan", {}), done.get("rtl")) == _design(row["plan"], row["rtl"]):  # the same gates
+        if _design(done.get("plan", {}), done.get("rtl")) == _design(row["plan"], row["rtl"]) \
+                and done.get("seed") == seed:  # the same gates, placed the same way
             done["plan"] = row["plan"]  # today's estimates beside the measured figures
             return done
         print(f"{key}: {saved} holds another plan or older RTL; building again", file=sys.stderr)
@@ -116,7 +117,7 @@ def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False) ->
     (build_root / key / "plan.json").write_text(json.dumps(row, indent=1) + "\n")  # for --fit, even if P&R fails
     from nnhdl.synth import place_and_route
 
-    res = place_and_route(model, p.lanes, build_root / key, board=board, clock_mhz=p.clock_mhz)
+    res = place_and_route(model, p.lanes, build_root / key, board=board, clock_mhz=p.clock_mhz, seed=seed)
     row["pnr"] = res.to_json()
     row["build_seconds"] = round(time.perf_counter() - started, 1)
     saved.write_text(json.dumps(row, indent=1) + "\n")  # written last: present only for a finished build
@@ -264,6 +265,8 @@ def main() -> int:
                          "(network, board, rate, clock, lanes, folds, banks) built by today's RTL generators, with today's "
                          "estimates beside it "
                          "(long rows can run in separate invocations, then one --reuse run prints the table)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="nextpnr placer seed for every row (default: nextpnr's); recorded in the row")
     ap.add_argument("--family", default=None, metavar="BOARD",
                     help="instead: the largest fpga_wide-shaped network the planner fits on BOARD at 192 and 48 kHz")
     ap.add_argument("--fit", action="store_true",
@@ -305,7 +308,7 @@ def main() -> int:
 
     for k in keys:
         print(f"== {k}: {ROWS[k]}", file=sys.stderr, flush=True)
-        r = status.run(k, lambda: run_row(k, root, args.plan_only, args.reuse), brief)
+        r = status.run(k, lambda: run_row(k, root, args.plan_only, args.reuse, args.seed), brief)
         rows.append(r if r is not None else {"row": k, "network": ROWS[k][0], "board": ROWS[k][1],
                                              "sample_rate": ROWS[k][2], "error": status.last_error})
     print(table(rows))

@@ -22,12 +22,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from .argtypes import output_dir
+from .argtypes import nonneg_int, output_dir
 from .errors import NnhdlError
 from .model import Model, write_atomically
 from .stages import run_stages
+
+if TYPE_CHECKING:
+    from .hdl.mult import Multiplier
 
 __all__ = ["SynthResult", "synthesise", "place_and_route", "add_arguments", "main"]
 
@@ -35,6 +38,11 @@ __all__ = ["SynthResult", "synthesise", "place_and_route", "add_arguments", "mai
 # internal assertion (ABC_OPS_REINTEGRATE) on some of these netlists; the
 # fallback maps LUTs with classic abc, everything else as synth_ecp5 does.
 ABC_FALLBACK_SYNTH_OPTS = "-run begin:map_luts"
+#: Before synth_ecp5: yosys 0.70's abc9 passes the netlist to ABC through write_xaiger2 by default, which can
+#: miswire it (YosysHQ/yosys#6237): on fpga_wide with MULT18X18D lanes two tap flip-flops came back driving
+#: one net, which nextpnr then refuses.  This selects the older XAIGER writer; ``check -assert`` after
+#: synthesis refuses such a netlist in yosys, naming the net.
+YOSYS_BEFORE_SYNTH = "scratchpad -set abc9.xaiger 1"
 ABC_FALLBACK_AFTER = ("techmap -map +/lattice/latches_map.v; abc -lut 4:7 -dress; clean; "
                       "synth_ecp5 -top top -run map_cells:")
 
@@ -87,20 +95,25 @@ def _cells_from_stat(stat: dict) -> dict[str, int]:
     return {k: int(v) for k, v in sorted(cells.items()) if not k.startswith("$scopeinfo")}
 
 
-def synthesise(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *, banks: int = 1) -> SynthResult:
-    """yosys ``synth_ecp5`` on the Network alone; returns the cell counts."""
+def synthesise(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *, banks: int = 1,
+               multiplier: Multiplier | None = None) -> SynthResult:
+    """yosys ``synth_ecp5`` on the Network alone; returns the cell counts.
+
+    ``multiplier``: default the ECP5's MULT18X18D with its own registers, as bitstreams are built.
+    """
     from amaranth.back import rtlil
 
+    from .hdl.mult import ECP5_MULT18
     from .hdl.network import Network
 
     build_dir = _check_build_dir(build_dir)
     (build_dir / "stat.json").unlink(missing_ok=True)
-    net = Network(model, lanes=lanes, banks=banks)
+    net = Network(model, lanes=lanes, banks=banks, multiplier=multiplier or ECP5_MULT18)
     (build_dir / "top.il").write_text(rtlil.convert(net, name="top", emit_src=False))
     started = time.perf_counter()
     mapper = "abc9"
     for synth in ("synth_ecp5 -top top", f"synth_ecp5 {ABC_FALLBACK_SYNTH_OPTS} -top top; {ABC_FALLBACK_AFTER}"):
-        script = f"read_rtlil top.il; {synth}; tee -q -o stat.json stat -json"
+        script = f"read_rtlil top.il; {YOSYS_BEFORE_SYNTH}; {synth}; check -assert; tee -q -o stat.json stat -json"
         res = subprocess.run([_tool("yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=build_dir,
                              capture_output=True, text=True)
         if res.returncode == 0:
@@ -200,11 +213,14 @@ def _platform(board: str, clock_mhz: float | None = None):
 
 
 def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: Path, *,
-                    banks: int = 1, board: str = "ecpix5", clock_mhz: float | None = None, log=None) -> SynthResult:
+                    banks: int = 1, board: str = "ecpix5", clock_mhz: float | None = None, seed: int | None = None,
+                    log=None) -> SynthResult:
     """Synthesise, place and route on ``board``'s part (ECPIX-5 85F or Colorlight i5 25F); cells, Fmax, use.
 
-    ``clock_mhz``: the clock nextpnr aims at (default: the board oscillator's).
+    ``clock_mhz``: the clock nextpnr aims at (default: the board oscillator's); ``seed``: nextpnr's placer
+    seed (default: nextpnr's own), the knob to turn when one placement misses timing or does not route.
     """
+    from .hdl.mult import ECP5_MULT18
     from .hdl.network import Network
 
     _platform(board)  # refuse an unknown board before any work
@@ -220,15 +236,18 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
     try:
         # the platform writes a .ys file: one command per line
         for opts, after in (("", ""), (ABC_FALLBACK_SYNTH_OPTS, ABC_FALLBACK_AFTER.replace("; ", "\n") + "\n")):
-            net = Network(model, lanes=lanes, banks=banks)
+            net = Network(model, lanes=lanes, banks=banks, multiplier=ECP5_MULT18)
             try:
                 if log:
                     log("  Amaranth -> RTLIL ...")
                 t = time.perf_counter()
                 plan = _platform(board, clock_mhz).build(_pnr_top(net), name="top", build_dir=str(build_dir),
                                                          do_build=False, synth_opts=opts,
-                                                         script_after_synth=after + "tee -q -o stat.json stat -json",
-                                                         nextpnr_opts=f"--timing-allow-fail --router {ROUTER}")
+                                                         script_after_read=YOSYS_BEFORE_SYNTH,
+                                                         script_after_synth=after + "check -assert\n"
+                                                         + "tee -q -o stat.json stat -json",
+                                                         nextpnr_opts=f"--timing-allow-fail --router {ROUTER}"
+                                                         + (f" --seed {seed}" if seed is not None else ""))
                 plan.extract(str(build_dir))
                 if log:
                     log(f"  Amaranth -> RTLIL done in {time.perf_counter() - t:.1f} s")
@@ -273,6 +292,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--banks", type=int, default=1, choices=[1, 2], help="weight banks (2 = reload while running)")
     p.add_argument("--pnr", action="store_true", help="also place and route on --board's part (ECPIX-5 85F or "
                    "Colorlight i5 25F); report Fmax")
+    p.add_argument("--seed", type=nonneg_int, default=None, help="nextpnr placer seed with --pnr (default: "
+                   "nextpnr's); another seed is another placement, try one when timing or routing fails")
     p.add_argument("--build-dir", type=output_dir, default=None, help="build folder, not under /tmp (default build/synth-<fingerprint>)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
 
@@ -294,7 +315,7 @@ def main(args: argparse.Namespace) -> int:
 
         mhz = plan.clock_mhz if plan is not None else args.clock_mhz or PARTS[args.board].default_clock_mhz
         result = place_and_route(model, lanes, build_dir, banks=args.banks, board=args.board, clock_mhz=mhz,
-                                 log=lambda m: print(m, file=sys.stderr, flush=True))
+                                 seed=args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
     else:
         result = synthesise(model, lanes, build_dir, banks=args.banks)
     print(format_result(result))

@@ -30,6 +30,20 @@ def test_po2_layer_has_no_multiplier_and_qb_layer_has_one_per_lane(build_dir):
     assert res.cells["LUT4"] > 0
 
 
+def test_dsp_cells_hold_the_operand_and_product_registers(build_dir):
+    """With ECP5_MULT18 the lanes' operand and product registers are the MULT18X18D's own, not fabric
+    flip-flops (yosys packs none into the cell by itself): the same multipliers, >= 64 fewer FFs per lane."""
+    from nnhdl.hdl.mult import ECP5_MULT18, FABRIC
+
+    spec = NetworkSpec("t", 3, (LayerSpec(4, 2, 6, "qb", "relu"),))
+    model = random_model(spec, seed=1)
+    dsp = synthesise(model, [6], build_dir / "dsp", multiplier=ECP5_MULT18).cells
+    fabric = synthesise(model, [6], build_dir / "fabric", multiplier=FABRIC).cells
+    assert dsp["MULT18X18D"] == fabric["MULT18X18D"] == 6
+    # per lane: x and w (16 bits each) and the 32-bit product
+    assert fabric["TRELLIS_FF"] - dsp["TRELLIS_FF"] >= 6 * (16 + 16 + 32)
+
+
 @pytest.mark.parametrize("banks,dp16kd", [(1, 6), (2, 10)])
 def test_block_ram_and_multipliers_are_the_plans_exactly(build_dir, banks, dp16kd):
     """yosys synth_ecp5 maps exactly the DP16KD and MULT18X18D the cost model predicts, on a network with a

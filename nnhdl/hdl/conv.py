@@ -19,6 +19,7 @@ from .arith import activate, bits_for, requantize
 from .cache import ActivationCache, cache_latency, cache_period
 from .dot import dot_latency, queue_depth
 from .matrix import Po2RowByMatrix, RowByMatrix, steps
+from .mult import FABRIC, Multiplier
 from .weights import weight_write_signature
 
 __all__ = ["Conv1d", "Po2Conv1d", "layer_latency", "layer_period"]
@@ -66,8 +67,10 @@ class Conv1d(wiring.Component):
 
     force_po2: bool | None = None
 
-    def __init__(self, fmt: QFormat, rounding: str, layer: Layer, lanes: int, banks: int = 1, fold: int = 1) -> None:
+    def __init__(self, fmt: QFormat, rounding: str, layer: Layer, lanes: int, banks: int = 1, fold: int = 1,
+                 multiplier: Multiplier = FABRIC) -> None:
         self.fmt, self.rounding, self.layer, self.lanes, self.banks = fmt, rounding, layer, lanes, banks
+        self.multiplier = multiplier  # qb layers' lanes (po2 layers use shifters)
         self.fold = fold  # words per activation-cache entry (the cost model's choice: schedule.cache_fold)
         self.po2 = layer.kind == "po2" if self.force_po2 is None else self.force_po2
         try:
@@ -95,7 +98,7 @@ class Conv1d(wiring.Component):
         m.submodules.cache = cache = ActivationCache(fmt.width, layer.in_dim, layer.kernel_size, layer.dilation,
                                                      self.fold)
         m.submodules.rbm = rbm = cls(fmt, layer.weight.reshape(layer.taps, layer.out_dim), layer.bias, self.lanes,
-                                     self.banks)
+                                     self.banks, self.multiplier)
         wiring.connect(m, wiring.flipped(self.i), cache.i)
         wiring.connect(m, cache.o, rbm.i)
         if self.banks == 2:

@@ -5,8 +5,10 @@ A row of ``n_terms`` products arrives as ``ceil(n_terms / lanes)`` beats of
 closes the row and the exact accumulator leaves on ``o``.  ``lanes`` trades
 latency against multipliers: 1 is fully sequential, ``n_terms`` fully parallel.
 
-Pipeline: the operands are registered (a MULT18X18D's input registers), then
-the products (its output register), then the lanes' balanced adder tree with a
+Pipeline: each lane's operands are registered, then its product (an injected
+:class:`~nnhdl.hdl.mult.Multiplier`: flip-flops around ``*`` by default, a
+MULT18X18D's own input and output registers for ECP5 bitstreams, or the po2
+shifter), then the lanes' balanced adder tree with a
 register after every :data:`ADD_LEVELS_PER_STAGE` levels, then the
 accumulator, which writes each finished row into an output queue.  The stages
 never stall (no clock enable on thousands of pipeline flip-flops, the net that
@@ -27,6 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixedpoint import QFormat, accumulator_width
 from .arith import po2_layout, po2_product
+from .mult import FABRIC, MULTIPLIER_LATENCY, Multiplier
 
 __all__ = ["DotProduct", "Po2DotProduct", "beat_layout", "dot_latency", "queue_depth", "tree_levels",
            "ADD_LEVELS_PER_STAGE"]
@@ -50,7 +53,7 @@ def dot_latency(lanes: int) -> int:
 
     operand registers, product registers, the adder tree's registers, the accumulator.
     """
-    return 2 + tree_stages(lanes) + 1
+    return MULTIPLIER_LATENCY + tree_stages(lanes) + 1
 
 
 def queue_depth(lanes: int) -> int:
@@ -71,14 +74,15 @@ def beat_layout(fmt: QFormat, lanes: int, po2: bool) -> data.StructLayout:
 
 
 class DotProduct(wiring.Component):
-    """Exact ``sum x*w + (bias << frac)`` over the beats of a row (multipliers)."""
+    """Exact ``sum x*w + (bias << frac)`` over the beats of a row (``multiplier`` per lane)."""
 
     po2 = False
 
-    def __init__(self, fmt: QFormat, n_terms: int, lanes: int) -> None:
+    def __init__(self, fmt: QFormat, n_terms: int, lanes: int, multiplier: Multiplier = FABRIC) -> None:
         if not 1 <= lanes:
             raise ValueError("lanes must be >= 1")
         self.fmt = fmt
+        self.multiplier = multiplier
         self.lanes = lanes
         self.n_terms = n_terms
         self.acc_width = accumulator_width(fmt, n_terms)
@@ -90,9 +94,6 @@ class DotProduct(wiring.Component):
             "i": In(stream.Signature(beat_layout(fmt, lanes, self.po2))),
             "o": Out(stream.Signature(signed(self.acc_width))),
         })
-
-    def product(self, x, w):
-        return x * w
 
     def elaborate(self, platform):
         m = Module()
@@ -127,13 +128,10 @@ class DotProduct(wiring.Component):
 
         beat = self.i.payload
         ctl = {"valid": taken, "first": beat.first, "last": beat.last, "bias": beat.bias}
-        # operand registers, x then w (packable as the MULT18X18D's input registers)
-        wshape = beat_layout(fmt, lanes, self.po2)["w"].shape.elem_shape
-        ctl, ops = stage(ctl, [beat.x[j] for j in range(lanes)] + [beat.w[j] for j in range(lanes)],
-                         [signed(fmt.width)] * lanes + [wshape] * lanes, "op")
-        xs, ws = ops[:lanes], ops[lanes:]
-        # products (the MULT18X18D's output register)
-        ctl, level = stage(ctl, [self.product(x, w) for x, w in zip(xs, ws)], [signed(2 * fmt.width)] * lanes, "prod")
+        # each lane's operand and product registers (inside the injected multiplier)
+        level = [self.multiplier.registered_product(m, beat.x[j], beat.w[j], f"lane{j}") for j in range(lanes)]
+        for _ in range(MULTIPLIER_LATENCY):
+            ctl, _ = stage(ctl, [], [], "ctl")
         # the lanes' adder tree, a register every ADD_LEVELS_PER_STAGE levels
         done = 0
         while len(level) > 1:
@@ -159,10 +157,26 @@ class DotProduct(wiring.Component):
         return m
 
 
+class Po2Shifter:
+    """The po2 lane: a weight code (sign, shift, zero) applied to x by a shifter, registered like a multiplier."""
+
+    name = "po2"
+
+    def __init__(self, fmt: QFormat) -> None:
+        self.fmt = fmt
+
+    def registered_product(self, m: Module, x, w, name: str):
+        xr = Signal(x.shape(), name=f"{name}_x")
+        wr = Signal(po2_layout(self.fmt), name=f"{name}_w")
+        p = Signal(signed(2 * self.fmt.width), name=f"{name}_p")
+        m.d.sync += [xr.eq(x), wr.eq(w), p.eq(po2_product(xr, wr, self.fmt))]
+        return p
+
+
 class Po2DotProduct(DotProduct):
     """The same integers with power-of-two weights: shifts and adds, no multiplier."""
 
     po2 = True
 
-    def product(self, x, w):
-        return po2_product(x, w, self.fmt)
+    def __init__(self, fmt: QFormat, n_terms: int, lanes: int, multiplier: Multiplier | None = None) -> None:
+        super().__init__(fmt, n_terms, lanes, Po2Shifter(fmt))

@@ -30,6 +30,7 @@ from ..fixedpoint import QFormat, accumulator_width, po2_encode as po2_encode_np
 from .arith import bits_for, const_mul, po2_encode, po2_layout
 from .bram import ram_style
 from .dot import DotProduct, Po2DotProduct
+from .mult import FABRIC, Multiplier
 from .store import WRITE_STAGES, WeightStore
 from .weights import weight_write_signature
 
@@ -102,14 +103,15 @@ class RowByMatrix(wiring.Component):
     po2 = False
     dot_class = DotProduct
 
-    def __init__(self, fmt: QFormat, weight: np.ndarray, bias: np.ndarray, lanes: int, banks: int = 1) -> None:
+    def __init__(self, fmt: QFormat, weight: np.ndarray, bias: np.ndarray, lanes: int, banks: int = 1,
+                 multiplier: Multiplier = FABRIC) -> None:
         weight = np.asarray(weight, dtype=np.int64)
         self.n_in, self.n_out = weight.shape
         if not 1 <= lanes <= self.n_in:
             raise ValueError(f"lanes must be in 1..{self.n_in}, got {lanes}")
         if banks not in (1, 2):
             raise ValueError("banks must be 1 or 2")
-        self.fmt, self.lanes, self.banks = fmt, lanes, banks
+        self.fmt, self.lanes, self.banks, self.multiplier = fmt, lanes, banks, multiplier
         self.weight, self.bias = weight, np.asarray(bias, dtype=np.int64)
         if self.po2:
             po2_encode_np(weight, fmt)  # refuses a weight that is not a power of two
@@ -151,7 +153,7 @@ class RowByMatrix(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fmt, L, S, D = self.fmt, self.lanes, self.steps, self.depth
-        m.submodules.dot = dot = self.dot_class(fmt, self.n_in, L)
+        m.submodules.dot = dot = self.dot_class(fmt, self.n_in, L, self.multiplier)
 
         images = [self.lane_image(j) for j in range(L)]
         m.submodules.wstore = wstore = WeightStore(self.weight_shape, L, D * self.banks,

@@ -30,6 +30,7 @@ from ..errors import NnhdlError
 from ..model import Model
 from .conv import Conv1d
 from .matrix import write_latency
+from .mult import FABRIC, Multiplier
 from .schedule import resolve_lanes, schedule
 from .weights import weight_address_map, weight_address_width, weight_write_signature
 
@@ -46,14 +47,15 @@ class Network(wiring.Component):
     other bank), ``active_bank`` (Out, the bank the next admitted sample
     uses).  ``lanes`` sets the multipliers (or po2 shifters) per layer, see
     :func:`nnhdl.hdl.schedule.resolve_lanes`; ``folds`` the words per
-    activation-cache entry (default :func:`nnhdl.hdl.schedule.cache_fold`).  Attributes:
+    activation-cache entry (default :func:`nnhdl.hdl.schedule.cache_fold`); ``multiplier``
+    how qb lanes multiply (:mod:`nnhdl.hdl.mult`: ``ECP5_MULT18`` for bitstreams).  Attributes:
     ``initiation_interval`` and ``latency`` (exact, from the static schedule;
     ``cycles_per_sample`` is the initiation interval), ``weight_write_latency``,
     ``addr_width``, ``lanes``, ``schedule``.
     """
 
     def __init__(self, model: Model, *, lanes: int | Sequence[int] | None = None, banks: int = 1,
-                 folds: Sequence[int] | None = None) -> None:
+                 folds: Sequence[int] | None = None, multiplier: Multiplier = FABRIC) -> None:
         try:
             model.validate()
             if banks not in (1, 2):
@@ -64,6 +66,7 @@ class Network(wiring.Component):
             raise
         self.model = model
         self.banks = banks
+        self.multiplier = multiplier
         self.schedule = schedule(model, self.lanes, banks, folds)
         #: words per activation-cache entry, per layer (the cost model's choice unless ``folds`` is given)
         self.folds = [c.fold for c in self.schedule.layers]
@@ -86,7 +89,7 @@ class Network(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model = self.model
-        layers = [Conv1d(model.qformat, model.rounding, l, n, self.banks, f)
+        layers = [Conv1d(model.qformat, model.rounding, l, n, self.banks, f, self.multiplier)
                   for l, n, f in zip(model.layers, self.lanes, self.folds)]
         for n, c in enumerate(layers):
             m.submodules[f"layer{n}"] = c

@@ -24,6 +24,7 @@ from .cache import cache_period, cache_word
 from .conv import layer_latency, layer_period
 from .dot import ADD_LEVELS_PER_STAGE, queue_depth, tree_stages
 from .matrix import steps
+from .mult import Ecp5Mult18
 from .store import store_layout
 
 __all__ = ["LayerCost", "Schedule", "resolve_lanes", "schedule", "cache_fold", "layer_memories", "weight_bits",
@@ -164,10 +165,11 @@ FF_SCALE = 1.058
 COMB_PER_LUTRAM = 4
 
 
-def _dot_ff(lanes: int, width: int, wbits: int) -> int:
-    """Flip-flops of the dot product's pipeline (``nnhdl.hdl.dot``): operands, products, registered tree levels,
-    and the beat's control (valid, first, last, bias) at every stage."""
-    ff = lanes * (width + wbits) + lanes * 2 * width
+def _dot_ff(lanes: int, width: int, wbits: int, registers_in_dsp: bool) -> int:
+    """Flip-flops of the dot product's pipeline (``nnhdl.hdl.dot``): operands and products (unless a
+    MULT18X18D holds them, :class:`~nnhdl.hdl.mult.Ecp5Mult18`), registered tree levels, and the beat's
+    control (valid, first, last, bias) at every stage."""
+    ff = 0 if registers_in_dsp else lanes * (width + wbits) + lanes * 2 * width
     nodes, level = lanes, 0
     while nodes > 1:
         nodes, level = -(-nodes // 2), level + 1
@@ -192,7 +194,8 @@ def raw_costs(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int,
     if memories is None:
         memories = layer_memories(layer, lanes, fmt, banks, fold)
     lutram = sum(lutram_cells(w, d) for _, (w, d, e) in memories if ram_style(w, d, e) == "distributed")
-    ff = (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt)) + acc + layer.out_dim * width
+    in_dsp = layer.kind != "po2" and width <= Ecp5Mult18.width  # bitstreams multiply in MULT18X18D cells
+    ff = (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt), in_dsp) + acc + layer.out_dim * width
           + layer.kernel_size * layer.in_dim * width + 80)
     return logic, lutram, ff
 

@@ -19,13 +19,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from ..errors import NnhdlError
 from ..hdl.weights import weight_image
 from ..model import Model
+
+if TYPE_CHECKING:
+    from ..hdl.mult import Multiplier
 
 __all__ = ["VerilatorSim", "build", "cache_dir"]
 
@@ -185,19 +188,28 @@ def _zero_weights(model: Model) -> Model:
     return Model(layers, model.qformat, model.rounding, model.input_dim, model.sample_rate, {})
 
 
-def build(model: Model, lanes: int | Sequence[int] | None = None, *, log: Callable[[str], None] | None = None) -> Path:
-    """Compile (or find in the cache) the simulator for ``model``; return its executable."""
+def build(model: Model, lanes: int | Sequence[int] | None = None, *, multiplier: Multiplier | None = None,
+          log: Callable[[str], None] | None = None) -> Path:
+    """Compile (or find in the cache) the simulator for ``model``; return its executable.
+
+    ``multiplier`` (:mod:`nnhdl.hdl.mult`, default fabric logic): ``ECP5_MULT18`` simulates the netlist a
+    bitstream gets, its MULT18X18D cells through the multiplier's behavioural model.
+    """
     from amaranth.back import verilog
 
+    from ..hdl.mult import FABRIC
     from ..hdl.network import Network
 
     exe_v = _verilator()
+    multiplier = multiplier or FABRIC
     # Built for the shape only (zero weights): retrained weights reuse the cached simulator.
-    net = Network(_zero_weights(model), lanes=lanes)
+    net = Network(_zero_weights(model), lanes=lanes, multiplier=multiplier)
     text = verilog.convert(net, name=TOP, emit_src=False)
+    cells = multiplier.simulation_sources()
     harness = _harness(model).replace("@WLAT@", str(net.weight_write_latency))
     version = subprocess.run([exe_v, "--version"], capture_output=True, text=True).stdout.strip()
-    key = hashlib.sha256("\0".join([text, harness, version]).encode()).hexdigest()[:24]
+    parts = [text, harness, version, *(f"{k}\n{v}" for k, v in sorted(cells.items()))]
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
     folder = cache_dir() / key
     exe = folder / "sim"
     if exe.exists():
@@ -209,8 +221,10 @@ def build(model: Model, lanes: int | Sequence[int] | None = None, *, log: Callab
     try:
         (tmp / f"{TOP}.v").write_text(text)
         (tmp / "harness.cpp").write_text(harness)
+        for name, cell in cells.items():
+            (tmp / name).write_text(cell)
         cmd = [exe_v, "--cc", "--exe", "--build", "-j", "1", "-O3", "--top-module", TOP, "-Wno-fatal", "-Wno-lint",
-               "-Wno-style", "--Mdir", "obj", "-o", "sim", f"{TOP}.v", "harness.cpp",
+               "-Wno-style", "--Mdir", "obj", "-o", "sim", f"{TOP}.v", *cells, "harness.cpp",
                "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1"]
         started = time.perf_counter()
         res = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
@@ -237,9 +251,10 @@ class VerilatorSim:
     model: Model
     lanes: int | Sequence[int] | None = None
     log: Callable[[str], None] | None = None
+    multiplier: Multiplier | None = None
 
     def __post_init__(self) -> None:
-        self.exe = build(self.model, self.lanes, log=self.log)
+        self.exe = build(self.model, self.lanes, multiplier=self.multiplier, log=self.log)
         self.figures: dict[str, int] = {}
 
     def run(self, x: np.ndarray, *, stall: float = 0.0, seed: int = 1) -> np.ndarray:
