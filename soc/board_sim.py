@@ -359,14 +359,15 @@ class BoardSim:
         self.proc = subprocess.Popen([str(self.build.exe), *self.args], cwd=self.build.exe.parent.parent,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
-        ready = threading.Event()
+        ready, running = threading.Event(), threading.Event()
 
         def reader() -> None:
             for line in self.proc.stderr:
-                word, *rest = line.split()
+                word, *rest = line.split() or [""]
                 if word == "listening":
                     self.port = int(rest[0])
                 elif word == "running":
+                    running.set()
                     ready.set()
                 elif word in ("progress", "done"):
                     self.stats = {"frames": int(rest[0]), "cycles": int(rest[1]), "seconds": float(rest[2])}
@@ -379,8 +380,12 @@ class BoardSim:
         self._reader = threading.Thread(target=reader, daemon=True)
         self._reader.start()
         ready.wait()
-        if self.proc.poll() is not None and self.proc.returncode != 0:
+        if not running.is_set():
+            # stderr closed before "running": the process is exiting; reap it rather than poll(), which can
+            # still see it alive for a moment (a CI run lost this race once).
+            self.proc.wait()
             self._reader.join()
+        if self.proc.poll() is not None and self.proc.returncode != 0:
             raise NnhdlError(f"the board simulation did not start: {'; '.join(self._errors) or 'no message'}")
 
     def wait(self, timeout: float | None = None) -> dict[str, float]:
