@@ -69,8 +69,12 @@ def _err(pred: float, meas: float | None) -> str:
 DESIGN_KEYS = ("model", "board", "sample_rate", "clock_mhz", "lanes", "cache_folds", "banks")
 
 
-#: the modules whose code decides the gates of a plan (the estimates' modules are left out)
-RTL_MODULES = ("arith", "bram", "cache", "conv", "dot", "matrix", "mult", "network", "store", "weights")
+#: nnhdl.hdl's modules that only estimate (every other one decides the gates of a plan)
+ESTIMATE_MODULES = ("__init__", "planner", "schedule")
+
+
+def rtl_modules() -> list[str]:
+    return sorted(f.stem for f in (ROOT / "nnhdl" / "hdl").glob("*.py") if f.stem not in ESTIMATE_MODULES)
 
 
 def rtl_digest() -> str:
@@ -79,8 +83,10 @@ def rtl_digest() -> str:
     import ast
     import hashlib
 
-    h = hashlib.sha256()
-    for name in RTL_MODULES:
+    from nnhdl.synth import YOSYS_BEFORE_SYNTH
+
+    h = hashlib.sha256(YOSYS_BEFORE_SYNTH.encode())  # the synthesis script's settings decide the gates too
+    for name in rtl_modules():
         tree = ast.parse((ROOT / "nnhdl" / "hdl" / f"{name}.py").read_text())
         for node in ast.walk(tree):
             body = getattr(node, "body", None)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from .argtypes import nonneg_int, output_dir
 from .errors import NnhdlError
+from .hdl.fanout import KEEP_REPLICAS
 from .model import Model, write_atomically
 from .stages import run_stages
 
@@ -41,8 +42,9 @@ ABC_FALLBACK_SYNTH_OPTS = "-run begin:map_luts"
 #: Before synth_ecp5: yosys 0.70's abc9 passes the netlist to ABC through write_xaiger2 by default, which can
 #: miswire it (YosysHQ/yosys#6237): on fpga_wide with MULT18X18D lanes two tap flip-flops came back driving
 #: one net, which nextpnr then refuses.  This selects the older XAIGER writer; ``check -assert`` after
-#: synthesis refuses such a netlist in yosys, naming the net.
-YOSYS_BEFORE_SYNTH = "scratchpad -set abc9.xaiger 1"
+#: synthesis refuses such a netlist in yosys, naming the net.  It also keeps the fan-out replicas apart
+#: (:data:`nnhdl.hdl.fanout.KEEP_REPLICAS`).
+YOSYS_BEFORE_SYNTH = f"{KEEP_REPLICAS}; scratchpad -set abc9.xaiger 1"
 ABC_FALLBACK_AFTER = ("techmap -map +/lattice/latches_map.v; abc -lut 4:7 -dress; clean; "
                       "synth_ecp5 -top top -run map_cells:")
 

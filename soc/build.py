@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from nnhdl.errors import NnhdlError
+from nnhdl.hdl.mult import ECP5_MULT18, FABRIC, Multiplier
 from nnhdl.model import Model, write_atomically
 from nnhdl.stages import run_stages
 
@@ -82,6 +83,21 @@ def parse_nextpnr_log(text: str) -> tuple[dict[str, dict[str, int]], dict[str, d
     for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)", text):
         fmax[m.group(1)] = {"fmax_mhz": float(m.group(2)), "target_mhz": float(m.group(4))}
     return util, fmax
+
+
+def _harden_yosys_script(ys: Path) -> None:
+    """The yosys settings ``nnhdl synth`` uses, in LiteX's script too: the fan-out replicas kept apart, the older
+    abc9 XAIGER writer (yosys 0.70's new one can drive one net twice with DSP cells in the design,
+    YosysHQ/yosys#6237) and ``check -assert`` after synthesis, so such a netlist stops in yosys with its reason
+    rather than in nextpnr.  (LiteX reads the Verilog deferred: ``hierarchy`` elaborates it first.)"""
+    from nnhdl.synth import YOSYS_BEFORE_SYNTH
+
+    lines = ys.read_text().splitlines()
+    at = next((i for i, l in enumerate(lines) if l.startswith("synth_ecp5")), None)
+    if at is None:
+        raise NnhdlError(f"{ys}: LiteX's yosys script has no synth_ecp5 line (a LiteX version nnhdl does not know)")
+    lines[at:at + 1] = [f"hierarchy -top {BUILD_NAME}", YOSYS_BEFORE_SYNTH, lines[at], "check -assert"]
+    write_atomically(ys, lambda f: f.write("\n".join(lines) + "\n"), mode="w", durable=True)  # run next
 
 
 def _run_with_abc_fallback(gw: Path, env: dict, log) -> dict[str, float]:
@@ -176,8 +192,13 @@ def _plan_lanes(opts: BuildOptions, board, model: Model, rate: int):
     return p.lanes, p, "cdc" if opts.clocking == "auto" else opts.clocking
 
 
-def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
-    """Resolve the options (model, rate, clocking) and check the network against the cycle budget."""
+def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say, multiplier: Multiplier = FABRIC) -> BuildPlan:
+    """Resolve the options (model, rate, clocking) and check the network against the cycle budget.
+
+    ``multiplier`` (:mod:`nnhdl.hdl.mult`) is how the lanes multiply: the default (flip-flops around ``*``)
+    for the simulators, ``ECP5_MULT18`` for the bitstream (:func:`build`), where the DSP's own registers
+    hold the operands and product; both have the same cycle-exact schedule.
+    """
     if opts.board not in BOARDS:
         raise NnhdlError(f"unknown board {opts.board!r}; choose one of {', '.join(BOARDS)}")
     board = BOARDS[opts.board]
@@ -202,7 +223,7 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> BuildPlan:
     cap = opts.latency_in_period
     # the plan's cache folds; with --lanes, unfolded caches under the latency cap (the shortest latency)
     folds = lane_plan.folds if lane_plan is not None else ([1] * len(model.layers) if cap else None)
-    net = Network(model, lanes=lanes, banks=2, folds=folds)
+    net = Network(model, lanes=lanes, banks=2, folds=folds, multiplier=multiplier)
     if clocking == "auto":
         fits = (net.latency if cap else net.initiation_interval) + MCLK_MARGIN <= 256
         clocking = "mclk" if fits and opts.sys_clock_mhz is None else "cdc"
@@ -253,7 +274,7 @@ def core(p: BuildPlan):
 def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     """Build the bitstream; return the report (also written to ``report.json``)."""
     t0 = time.monotonic()
-    p = plan(opts, log=log)
+    p = plan(opts, log=log, multiplier=ECP5_MULT18)
     board, model, model_desc, rate, cal, net = p.board, p.model, p.model_desc, p.rate, p.cal, p.net
     clocking, sys_mhz, budget = p.clocking, p.sys_mhz, p.budget
     build_dir = Path(opts.build_dir).resolve()
@@ -295,6 +316,7 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
             builder = Builder(soc, output_dir=str(build_dir), csr_csv=str(build_dir / "csr.csv"),
                               compile_software=False, compile_gateware=True)
             builder.build(build_name=BUILD_NAME, run=False, seed=opts.seed)  # the script: run below, stage by stage
+        _harden_yosys_script(gw / f"{BUILD_NAME}.ys")
         stage = "LiteX: SoC Verilog and build script"
         stage_seconds[stage] = round(time.monotonic() - t, 1)
         log(f"  {stage} done in {stage_seconds[stage]:.1f} s")

@@ -2,6 +2,7 @@
 --flash with no board (openFPGALoader really runs), and the CLI's clear errors."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,16 @@ def test_build_report_and_flash_without_board(tmp_path, capsys):
     assert f"frame f+{rep['latency_frames']}" in r.stderr
     rpt = (bdir / "gateware" / "nnhdl_pmod_soc.rpt").read_text()
     assert "using FF mapping for memory nnhdl_pmod_soc.shadow" not in rpt  # RAM, not flip-flops
+    # the lanes multiply in MULT18X18D cells that hold their own operand and product registers (ECP5_MULT18);
+    # the simulators run the same schedule with FABRIC multipliers
+    core_v = (bdir / "gateware" / "nnhdl_pmod.v").read_text()
+    cells = re.findall(r"MULT18X18D\s*#\((.*?)\)\s*\\?[\w.$\[\]]+\s*\(", core_v, re.S)
+    assert len(cells) == rep["plan"]["mult18"] > 0
+    assert all('.REG_OUTPUT_CLK("CLK0")' in c and '.REG_INPUTA_CLK("CLK0")' in c for c in cells)
+    assert u["MULT18X18D"]["used"] >= len(cells)
+    ys = (bdir / "gateware" / "nnhdl_pmod_soc.ys").read_text().splitlines()
+    at = next(i for i, l in enumerate(ys) if l.startswith("synth_ecp5"))
+    assert ys[at - 1].endswith("scratchpad -set abc9.xaiger 1") and ys[at + 1] == "check -assert"  # yosys#6237
 
     # --flash with no board: openFPGALoader really runs and fails; we exit 2 with a message
     if shutil.which("openFPGALoader") is None:

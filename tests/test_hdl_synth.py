@@ -106,3 +106,28 @@ def test_pnr_on_the_colorlight_i5_shows_each_stage(build_dir, capsys):
     figures = json.loads(out_json.read_text())
     assert figures["utilisation"]["MULT18X18D"] == {"used": 1, "available": 28}
     assert figures["utilisation"]["TRELLIS_COMB"]["available"] == 24288
+
+
+def test_fan_out_replicas_survive_synthesis(build_dir):
+    """The tap register's enable and rotate registers are replicated per group of slots (nnhdl.hdl.fanout);
+    yosys merges flip-flops with equal inputs, so without KEEP_REPLICAS the copies would collapse into one."""
+    import subprocess
+
+    from nnhdl.hdl import matrix
+    from nnhdl.hdl.fanout import KEEP_REPLICAS
+    from nnhdl.synth import YOSYS_BEFORE_SYNTH, _tool
+
+    spec = NetworkSpec("t", 12, (LayerSpec(4, 1, 2, "qb", "none"),))  # 48 taps of 16 bits: 3 groups
+    model = random_model(spec, seed=2)
+    synthesise(model, [2], build_dir / "r")
+    want = 2 * matrix.copies_for(48 * 16)
+    assert want == 6
+
+    def replicas(before: str) -> int:
+        script = (f"read_rtlil top.il; {before}; synth_ecp5 -top top -run begin:map_luts; "
+                  f"tee -o replicas.txt select -count w:*replica_* %ci1 t:TRELLIS_FF %i")
+        subprocess.run([_tool("yosys"), "-q", "-p", script], cwd=build_dir / "r", check=True, capture_output=True)
+        return int((build_dir / "r" / "replicas.txt").read_text().split()[0])
+
+    assert replicas(YOSYS_BEFORE_SYNTH) == want
+    assert replicas(YOSYS_BEFORE_SYNTH.replace(KEEP_REPLICAS, "proc")) < want

@@ -29,6 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixedpoint import QFormat, accumulator_width, po2_encode as po2_encode_np
 from .arith import bits_for, const_mul, po2_encode, po2_layout
 from .bram import ram_style
+from .fanout import LOADS_PER_REPLICA, copies_for, replicated_register
 from .dot import DotProduct, Po2DotProduct
 from .mult import FABRIC, Multiplier
 from .store import WRITE_STAGES, WeightStore
@@ -204,16 +205,23 @@ class RowByMatrix(wiring.Component):
         running_next, rv_next = Signal(), Signal()
         m.d.comb += [running_next.eq(take | (running & ~(consume & r_final))),
                      rv_next.eq(Mux(adv, issuing, rv))]
-        tap_ce = Signal(init=1)  # == ~running | consume, every cycle
-        m.d.sync += tap_ce.eq(~running_next | (rv_next & dot.ready_next))
+        # tap_ce == ~running | consume and rotate == running, every cycle; one copy of each per group of slots
+        # (nnhdl.hdl.fanout), so no single flip-flop drives the whole register
+        group = max(1, LOADS_PER_REPLICA // fmt.width)
+        copies = copies_for(n_slots * fmt.width)
+        tap_ce = replicated_register(m, ~running_next | (rv_next & dot.ready_next), name="tap_ce", copies=copies,
+                                     init=1)
+        rotate = replicated_register(m, running_next, name="tap_rotate", copies=copies)
         with m.If(take):
             m.d.sync += [issuing.eq(1), a.eq(0), s_cnt.eq(0), o_cnt.eq(0)]
         m.d.sync += running.eq(running_next)
-        with m.If(tap_ce):
-            with m.If(running):
-                m.d.sync += [taps[n].eq(taps[(n + L) % n_slots]) for n in range(n_slots)]
-            with m.Else():
-                m.d.sync += [taps[n].eq(self.i.payload[n] if n < self.n_in else 0) for n in range(n_slots)]
+        for n in range(n_slots):
+            k = min(n // group, copies - 1)
+            with m.If(tap_ce[k]):
+                with m.If(rotate[k]):
+                    m.d.sync += taps[n].eq(taps[(n + L) % n_slots])
+                with m.Else():
+                    m.d.sync += taps[n].eq(self.i.payload[n] if n < self.n_in else 0)
 
         beat = dot.i.payload
         m.d.comb += [dot.i.valid.eq(rv), beat.first.eq(r_first), beat.last.eq(r_last), beat.bias.eq(bport.data)]

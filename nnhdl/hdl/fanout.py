@@ -1,0 +1,41 @@
+"""Register replication for control signals with thousands of loads.
+
+A 26-lane layer's tap register is ~4,000 flip-flops that all load or rotate
+on one enable; driven by one flip-flop, that net's routing delay set the
+design's Fmax.  :func:`replicated_register` makes several flip-flops with the
+same next value, one per group of loads.  Synthesis would merge them back
+(yosys ``opt_merge`` joins cells with equal inputs, and a ``keep`` on the wire
+does not stop it), so the replicas carry a name prefix that the synthesis
+scripts (:data:`KEEP_REPLICAS`) turn into ``keep`` on the flip-flop cells.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the synthesis scripts read the constants without loading Amaranth
+    from amaranth import Module, Signal
+    from amaranth.hdl import ValueLike
+
+__all__ = ["REPLICA_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "replicated_register", "copies_for"]
+
+#: flip-flops whose name starts with this are replicas that synthesis must keep apart
+REPLICA_PREFIX = "replica_"
+#: yosys commands (after the design is read) marking the replicas' flip-flops ``keep`` so opt_merge leaves them
+KEEP_REPLICAS = f"proc; setattr -set keep 1 w:{REPLICA_PREFIX}* %ci1 c:* %i"
+#: flip-flops one replica drives: a few slices' worth, so the net stays local
+LOADS_PER_REPLICA = 256
+
+
+def replicated_register(m: Module, next_value: ValueLike, *, name: str, copies: int, init: int = 0) -> list[Signal]:
+    """``copies`` one-bit registers that each take ``next_value`` every cycle (``m.d.sync``)."""
+    from amaranth import Signal
+
+    regs = [Signal(init=init, name=f"{REPLICA_PREFIX}{name}{k}") for k in range(max(1, copies))]
+    m.d.sync += [r.eq(next_value) for r in regs]
+    return regs
+
+
+def copies_for(loads: int) -> int:
+    """How many replicas ``loads`` flip-flops need at :data:`LOADS_PER_REPLICA` each."""
+    return max(1, -(-loads // LOADS_PER_REPLICA))
