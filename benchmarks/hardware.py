@@ -83,9 +83,9 @@ def rtl_digest() -> str:
     import ast
     import hashlib
 
-    from nnhdl.synth import YOSYS_BEFORE_SYNTH
+    from nnhdl.yosys_recipes import RECIPES
 
-    h = hashlib.sha256(YOSYS_BEFORE_SYNTH.encode())  # the synthesis script's settings decide the gates too
+    h = hashlib.sha256(repr(RECIPES).encode())  # the synthesis scripts' settings decide the gates too
     for name in rtl_modules():
         tree = ast.parse((ROOT / "nnhdl" / "hdl" / f"{name}.py").read_text())
         for node in ast.walk(tree):

@@ -26,27 +26,17 @@ from typing import TYPE_CHECKING, Sequence
 
 from .argtypes import nonneg_int, output_dir
 from .errors import NnhdlError
-from .hdl.fanout import KEEP_REPLICAS
 from .model import Model, write_atomically
 from .stages import run_stages
+from .yosys_recipes import RECIPES, retryable
 
 if TYPE_CHECKING:
     from .hdl.mult import Multiplier
 
 __all__ = ["SynthResult", "synthesise", "place_and_route", "add_arguments", "main"]
 
-# synth_ecp5 maps LUTs with abc9.  The abc9 of yosys 0.70 (YoWASP) fails an
-# internal assertion (ABC_OPS_REINTEGRATE) on some of these netlists; the
-# fallback maps LUTs with classic abc, everything else as synth_ecp5 does.
-ABC_FALLBACK_SYNTH_OPTS = "-run begin:map_luts"
-#: Before synth_ecp5: yosys 0.70's abc9 passes the netlist to ABC through write_xaiger2 by default, which can
-#: miswire it (YosysHQ/yosys#6237): on fpga_wide with MULT18X18D lanes two tap flip-flops came back driving
-#: one net, which nextpnr then refuses.  This selects the older XAIGER writer; ``check -assert`` after
-#: synthesis refuses such a netlist in yosys, naming the net.  It also keeps the fan-out replicas apart
-#: (:data:`nnhdl.hdl.fanout.KEEP_REPLICAS`).
-YOSYS_BEFORE_SYNTH = f"{KEEP_REPLICAS}; scratchpad -set abc9.xaiger 1"
-ABC_FALLBACK_AFTER = ("techmap -map +/lattice/latches_map.v; abc -lut 4:7 -dress; clean; "
-                      "synth_ecp5 -top top -run map_cells:")
+#: yosys settings before synth_ecp5 (the first recipe's); benchmarks/hardware.py keys saved builds on them
+YOSYS_BEFORE_SYNTH = RECIPES[0].before
 
 #: nextpnr's router: router2 routed fpga_wide (46,774 cells on the 85F) in minutes where router1 still had
 #: 48,000 overused wires after half an hour; it routes the small networks as well
@@ -113,18 +103,18 @@ def synthesise(model: Model, lanes: int | Sequence[int] | None, build_dir: Path,
     net = Network(model, lanes=lanes, banks=banks, multiplier=multiplier or ECP5_MULT18)
     (build_dir / "top.il").write_text(rtlil.convert(net, name="top", emit_src=False))
     started = time.perf_counter()
-    mapper = "abc9"
-    for synth in ("synth_ecp5 -top top", f"synth_ecp5 {ABC_FALLBACK_SYNTH_OPTS} -top top; {ABC_FALLBACK_AFTER}"):
-        script = f"read_rtlil top.il; {YOSYS_BEFORE_SYNTH}; {synth}; check -assert; tee -q -o stat.json stat -json"
+    for recipe in RECIPES:
+        after = "; ".join(recipe.after_lines())
+        script = (f"read_rtlil top.il; {recipe.before}; synth_ecp5 {recipe.synth_opts} -top top; {after}; "
+                  "tee -q -o stat.json stat -json")
         res = subprocess.run([_tool("yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=build_dir,
                              capture_output=True, text=True)
         if res.returncode == 0:
             break
-        if mapper != "abc9" or "ABC" not in (build_dir / "yosys.log").read_text()[-3000:]:
+        if recipe is RECIPES[-1] or not retryable((build_dir / "yosys.log").read_text()[-3000:]):
             raise NnhdlError(f"yosys failed (log in {build_dir / 'yosys.log'}): {res.stderr.strip()[-500:]}")
-        mapper = "abc (abc9 crashed)"
     stat = json.loads((build_dir / "stat.json").read_text())
-    return SynthResult(_cells_from_stat(stat), seconds=time.perf_counter() - started, mapper=mapper)
+    return SynthResult(_cells_from_stat(stat), seconds=time.perf_counter() - started, mapper=recipe.name)
 
 
 def _pnr_top(net):
@@ -234,20 +224,19 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     started = time.perf_counter()
-    mapper = "abc9"
     try:
-        # the platform writes a .ys file: one command per line
-        for opts, after in (("", ""), (ABC_FALLBACK_SYNTH_OPTS, ABC_FALLBACK_AFTER.replace("; ", "\n") + "\n")):
+        for recipe in RECIPES:
             net = Network(model, lanes=lanes, banks=banks, multiplier=ECP5_MULT18)
             try:
                 if log:
                     log("  Amaranth -> RTLIL ...")
                 t = time.perf_counter()
+                # the platform writes a .ys file: one command per line
                 plan = _platform(board, clock_mhz).build(_pnr_top(net), name="top", build_dir=str(build_dir),
-                                                         do_build=False, synth_opts=opts,
-                                                         script_after_read=YOSYS_BEFORE_SYNTH,
-                                                         script_after_synth=after + "check -assert\n"
-                                                         + "tee -q -o stat.json stat -json",
+                                                         do_build=False, synth_opts=recipe.synth_opts,
+                                                         script_after_read=recipe.before.replace("; ", "\n"),
+                                                         script_after_synth="\n".join(recipe.after_lines())
+                                                         + "\ntee -q -o stat.json stat -json",
                                                          nextpnr_opts=f"--timing-allow-fail --router {ROUTER}"
                                                          + (f" --seed {seed}" if seed is not None else ""))
                 plan.extract(str(build_dir))
@@ -258,10 +247,11 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
                 break
             except Exception as e:  # tool failures carry their output
                 rpt = build_dir / "top.rpt"
-                crashed = rpt.exists() and "ABC" in rpt.read_text()[-3000:] and not (build_dir / "top.tim").exists()
-                if mapper != "abc9" or not crashed:
+                in_yosys = rpt.exists() and not (build_dir / "top.tim").exists()
+                if recipe is RECIPES[-1] or not (in_yosys and retryable(rpt.read_text()[-3000:])):
                     raise NnhdlError(f"place and route failed (files in {build_dir}): {str(e)[-800:]}") from None
-                mapper = "abc (abc9 crashed)"
+                if log:
+                    log(f"  yosys: {recipe.name} failed (a known yosys 0.70 fault); trying {RECIPES[RECIPES.index(recipe) + 1].name}")
     finally:
         for k, v in saved.items():
             if v is None:
@@ -270,7 +260,7 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
                 os.environ[k] = v
     stat = json.loads((build_dir / "stat.json").read_text())
     fmax, util = _parse_nextpnr((build_dir / "top.tim").read_text())
-    return SynthResult(_cells_from_stat(stat), fmax, util, time.perf_counter() - started, mapper)
+    return SynthResult(_cells_from_stat(stat), fmax, util, time.perf_counter() - started, recipe.name)
 
 
 def format_result(result: SynthResult) -> str:

@@ -85,40 +85,38 @@ def parse_nextpnr_log(text: str) -> tuple[dict[str, dict[str, int]], dict[str, d
     return util, fmax
 
 
-def _harden_yosys_script(ys: Path) -> None:
-    """The yosys settings ``nnhdl synth`` uses, in LiteX's script too: the fan-out replicas kept apart, the older
-    abc9 XAIGER writer (yosys 0.70's new one can drive one net twice with DSP cells in the design,
-    YosysHQ/yosys#6237) and ``check -assert`` after synthesis, so such a netlist stops in yosys with its reason
-    rather than in nextpnr.  (LiteX reads the Verilog deferred: ``hierarchy`` elaborates it first.)"""
-    from nnhdl.synth import YOSYS_BEFORE_SYNTH
-
-    lines = ys.read_text().splitlines()
+def _yosys_script(litex_ys: str, recipe) -> str:
+    """LiteX's yosys script run the way ``nnhdl synth`` runs yosys (:mod:`nnhdl.yosys_recipes`): the recipe's
+    settings around synth_ecp5 and ``check -assert`` after it, so a miswired netlist stops in yosys with its
+    reason rather than in nextpnr.  (LiteX reads the Verilog deferred: ``hierarchy`` elaborates it first.)"""
+    lines = litex_ys.splitlines()
     at = next((i for i, l in enumerate(lines) if l.startswith("synth_ecp5")), None)
     if at is None:
-        raise NnhdlError(f"{ys}: LiteX's yosys script has no synth_ecp5 line (a LiteX version nnhdl does not know)")
-    lines[at:at + 1] = [f"hierarchy -top {BUILD_NAME}", YOSYS_BEFORE_SYNTH, lines[at], "check -assert"]
-    write_atomically(ys, lambda f: f.write("\n".join(lines) + "\n"), mode="w", durable=True)  # run next
+        raise NnhdlError("LiteX's yosys script has no synth_ecp5 line (a LiteX version nnhdl does not know)")
+    synth = lines[at].replace("synth_ecp5", f"synth_ecp5 {recipe.synth_opts}", 1) if recipe.synth_opts else lines[at]
+    after = [l.replace("-top top", f"-top {BUILD_NAME}") for l in recipe.after_lines()]
+    lines[at:at + 1] = [f"hierarchy -top {BUILD_NAME}", *recipe.before.split("; "), synth, *after]
+    return "\n".join(lines) + "\n"
 
 
-def _run_with_abc_fallback(gw: Path, env: dict, log) -> dict[str, float]:
-    """Run the LiteX build script stage by stage; when yosys's abc9 crashes (the YoWASP yosys 0.70 assertion
-    in ABC_OPS_REINTEGRATE, as ``nnhdl.synth`` meets it too), map the LUTs with plain abc once more."""
-    from nnhdl.synth import ABC_FALLBACK_AFTER, ABC_FALLBACK_SYNTH_OPTS
+def _run_yosys_recipes(gw: Path, env: dict, log) -> dict[str, float]:
+    """Run the LiteX build script stage by stage with the first yosys recipe; when yosys fails for one of
+    yosys 0.70's known faults, again with the next."""
+    from nnhdl.yosys_recipes import RECIPES, retryable
 
-    script = gw / f"build_{BUILD_NAME}.sh"
-    try:
-        return run_stages(script, gw, env=env, pnr_log="nextpnr.log", log=log)
-    except RuntimeError:
-        ys, out = gw / f"{BUILD_NAME}.ys", gw / f"{BUILD_NAME}.rpt"  # yosys -l: its log
-        tail = out.read_text(errors="replace")[-3000:] if out.exists() else ""
-        text = ys.read_text() if ys.exists() else ""
-        synth = f"synth_ecp5  -top {BUILD_NAME}"
-        if "ABC" not in tail or synth not in text:
-            raise
-        log("  yosys: abc9 crashed (a known YoWASP yosys assertion); mapping the LUTs with abc instead")
-        ys.write_text(text.replace(synth, f"synth_ecp5 {ABC_FALLBACK_SYNTH_OPTS} -top {BUILD_NAME}\n"
-                                          + ABC_FALLBACK_AFTER.replace("; ", "\n").replace("-top top", f"-top {BUILD_NAME}")))
-        return run_stages(script, gw, env=env, pnr_log="nextpnr.log", log=log)
+    script, ys, rpt = gw / f"build_{BUILD_NAME}.sh", gw / f"{BUILD_NAME}.ys", gw / f"{BUILD_NAME}.rpt"
+    litex_ys = ys.read_text()
+    for n, recipe in enumerate(RECIPES):
+        (gw / "nextpnr.log").unlink(missing_ok=True)  # its presence below says yosys got through
+        write_atomically(ys, lambda f: f.write(_yosys_script(litex_ys, recipe)), mode="w", durable=True)
+        try:
+            return run_stages(script, gw, env=env, pnr_log="nextpnr.log", log=log)
+        except RuntimeError:
+            tail = rpt.read_text(errors="replace")[-3000:] if rpt.exists() else ""  # yosys -l: its log
+            if recipe is RECIPES[-1] or (gw / "nextpnr.log").exists() or not retryable(tail):
+                raise
+            log(f"  yosys: {recipe.name} failed (a known yosys 0.70 fault); trying {RECIPES[n + 1].name}")
+    raise AssertionError("unreachable")
 
 
 def _tool_errors(gw: Path) -> str:
@@ -316,12 +314,11 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
             builder = Builder(soc, output_dir=str(build_dir), csr_csv=str(build_dir / "csr.csv"),
                               compile_software=False, compile_gateware=True)
             builder.build(build_name=BUILD_NAME, run=False, seed=opts.seed)  # the script: run below, stage by stage
-        _harden_yosys_script(gw / f"{BUILD_NAME}.ys")
         stage = "LiteX: SoC Verilog and build script"
         stage_seconds[stage] = round(time.monotonic() - t, 1)
         log(f"  {stage} done in {stage_seconds[stage]:.1f} s")
         if opts.run_tools:
-            stage_seconds.update(_run_with_abc_fallback(gw, env, log))
+            stage_seconds.update(_run_yosys_recipes(gw, env, log))
     except (OSError, RuntimeError, SystemExit) as e:
         with contextlib.suppress(OSError):
             (build_dir / "build.log").write_text(out.getvalue())

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from nnhdl.cli import main
+from nnhdl.errors import NnhdlError
 from nnhdl.configs import LayerSpec, NetworkSpec, random_model
 from nnhdl.synth import synthesise
 
@@ -113,15 +114,14 @@ def test_fan_out_replicas_survive_synthesis(build_dir):
     yosys merges flip-flops with equal inputs, so without KEEP_REPLICAS the copies would collapse into one."""
     import subprocess
 
-    from nnhdl.hdl import matrix
     from nnhdl.hdl.fanout import KEEP_REPLICAS
-    from nnhdl.synth import YOSYS_BEFORE_SYNTH, _tool
+    from nnhdl.synth import _tool
+    from nnhdl.yosys_recipes import RECIPES
 
-    spec = NetworkSpec("t", 12, (LayerSpec(4, 1, 2, "qb", "none"),))  # 48 taps of 16 bits: 3 groups
+    spec = NetworkSpec("t", 12, (LayerSpec(4, 1, 2, "qb", "none"),))  # 48 taps of 16 bits in 6 chains of 8
     model = random_model(spec, seed=2)
-    synthesise(model, [2], build_dir / "r")
-    want = 2 * matrix.copies_for(48 * 16)
-    assert want == 6
+    synthesise(model, [6], build_dir / "r")
+    want = 2 * 3  # 2 chains (256 flip-flops) per copy, a tap_ce and a tap_rotate each
 
     def replicas(before: str) -> int:
         script = (f"read_rtlil top.il; {before}; synth_ecp5 -top top -run begin:map_luts; "
@@ -129,5 +129,26 @@ def test_fan_out_replicas_survive_synthesis(build_dir):
         subprocess.run([_tool("yosys"), "-q", "-p", script], cwd=build_dir / "r", check=True, capture_output=True)
         return int((build_dir / "r" / "replicas.txt").read_text().split()[0])
 
-    assert replicas(YOSYS_BEFORE_SYNTH) == want
-    assert replicas(YOSYS_BEFORE_SYNTH.replace(KEEP_REPLICAS, "proc")) < want
+    for recipe in RECIPES:
+        assert KEEP_REPLICAS in recipe.before
+        assert replicas(recipe.before) == want, recipe.name
+    assert replicas("proc") < want
+
+
+def test_a_miswired_netlist_is_caught_and_the_next_recipe_used(build_dir, monkeypatch):
+    """yosys 0.70's older XAIGER writer hands back two flip-flops driving one net for this network (a real
+    fault, YosysHQ/yosys#6237's kind): check -assert stops it, and synthesis goes on with the next recipe."""
+    import nnhdl.synth
+    from nnhdl.yosys_recipes import RECIPES
+
+    older, default = RECIPES[1], RECIPES[0]
+    assert "abc9.xaiger" in older.before and "xaiger" not in default.before
+    spec = NetworkSpec("t", 12, (LayerSpec(4, 1, 2, "qb", "none"),))
+    model = random_model(spec, seed=2)
+    monkeypatch.setattr(nnhdl.synth, "RECIPES", (older,))
+    with pytest.raises(NnhdlError, match="yosys failed"):
+        synthesise(model, [6], build_dir / "only")
+    assert "conflicting drivers" in (build_dir / "only" / "yosys.log").read_text()
+    monkeypatch.setattr(nnhdl.synth, "RECIPES", (older, default))
+    res = synthesise(model, [6], build_dir / "both")
+    assert res.mapper == default.name and res.cells["MULT18X18D"] == 6

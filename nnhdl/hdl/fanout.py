@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the synthesis scripts read the constants without loading Am
     from amaranth import Module, Signal
     from amaranth.hdl import ValueLike
 
-__all__ = ["REPLICA_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "replicated_register", "copies_for"]
+__all__ = ["REPLICA_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "replicated_register"]
 
 #: flip-flops whose name starts with this are replicas that synthesis must keep apart
 REPLICA_PREFIX = "replica_"
@@ -35,7 +35,3 @@ def replicated_register(m: Module, next_value: ValueLike, *, name: str, copies: 
     m.d.sync += [r.eq(next_value) for r in regs]
     return regs
 
-
-def copies_for(loads: int) -> int:
-    """How many replicas ``loads`` flip-flops need at :data:`LOADS_PER_REPLICA` each."""
-    return max(1, -(-loads // LOADS_PER_REPLICA))
