@@ -135,6 +135,30 @@ def test_fan_out_replicas_survive_synthesis(build_dir):
     assert replicas("proc") < want
 
 
+def test_each_layer_keeps_its_own_weight_write_decoder(build_dir):
+    """Two identical layers decode the shared weight-write bus into identical registers; merged, one copy
+    would be routed to both layers (fpga_wide's critical path).  KEEP_REPLICAS keeps one decoder per layer."""
+    import subprocess
+
+    from nnhdl.synth import _tool
+    from nnhdl.yosys_recipes import RECIPES
+
+    spec = NetworkSpec("t", 2, (LayerSpec(2, 1, 3), LayerSpec(2, 2, 3), LayerSpec(2, 2, 3), LayerSpec(1, 1, 1, "qb", "none")))
+    model = random_model(spec, seed=3)
+    synthesise(model, [1, 2, 2, 1], build_dir / "l")  # layers 1 and 2: same shape, same lanes
+
+    def decoder_ffs(before: str, layer: int) -> int:
+        script = (f"read_rtlil top.il; {before}; synth_ecp5 -top top -run begin:map_luts; "
+                  f"tee -o ffs.txt select -count w:*layer{layer}.*local_* %ci1 t:TRELLIS_FF %i")
+        subprocess.run([_tool("yosys"), "-q", "-p", script], cwd=build_dir / "l", check=True, capture_output=True)
+        return int((build_dir / "l" / "ffs.txt").read_text().split()[0])
+
+    kept = [decoder_ffs(RECIPES[0].before, l) for l in (1, 2)]
+    assert kept[0] > 0 and kept[0] == kept[1]
+    merged = [decoder_ffs("proc", l) for l in (1, 2)]
+    assert min(merged) < kept[0]  # without keep, one layer's decoder is (partly) the other's
+
+
 def test_a_miswired_netlist_is_caught_and_the_next_recipe_used(build_dir, monkeypatch):
     """yosys 0.70's older XAIGER writer hands back two flip-flops driving one net for this network (a real
     fault, YosysHQ/yosys#6237's kind): check -assert stops it, and synthesis goes on with the next recipe."""

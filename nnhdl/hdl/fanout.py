@@ -7,6 +7,12 @@ same next value, one per group of loads.  Synthesis would merge them back
 (yosys ``opt_merge`` joins cells with equal inputs, and a ``keep`` on the wire
 does not stop it), so the replicas carry a name prefix that the synthesis
 scripts (:data:`KEEP_REPLICAS`) turn into ``keep`` on the flip-flop cells.
+
+The same merge hurts registers that exist once per layer on purpose: every
+layer decodes the shared weight-write bus in its own pipeline, and identical
+layers compute identical registers, so yosys kept one copy and routed it across
+the chip to every layer (fpga_wide's critical path: 9.9 ns of routing).  Those
+carry :data:`LOCAL_PREFIX` and are kept the same way.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ if TYPE_CHECKING:  # the synthesis scripts read the constants without loading Am
     from amaranth import Module, Signal
     from amaranth.hdl import ValueLike
 
-__all__ = ["REPLICA_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "replicated_register"]
+__all__ = ["REPLICA_PREFIX", "LOCAL_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "replicated_register"]
 
 #: flip-flops whose name starts with this are replicas that synthesis must keep apart
 REPLICA_PREFIX = "replica_"
-#: yosys commands (after the design is read) marking the replicas' flip-flops ``keep`` so opt_merge leaves them
-KEEP_REPLICAS = f"proc; setattr -set keep 1 w:{REPLICA_PREFIX}* %ci1 c:* %i"
+#: flip-flops whose name starts with this belong to one layer and must not be shared with an identical layer
+LOCAL_PREFIX = "local_"
+#: yosys commands (after the design is read) marking those flip-flops ``keep`` so opt_merge leaves them
+KEEP_REPLICAS = f"proc; setattr -set keep 1 w:{REPLICA_PREFIX}* w:{LOCAL_PREFIX}* %u %ci1 c:* %i"
 #: flip-flops one replica drives: a few slices' worth, so the net stays local
 LOADS_PER_REPLICA = 256
 

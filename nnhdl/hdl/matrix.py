@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixedpoint import QFormat, accumulator_width, po2_encode as po2_encode_np
 from .arith import bits_for, const_mul, po2_encode, po2_layout
 from .bram import ram_style
-from .fanout import LOADS_PER_REPLICA, replicated_register
+from .fanout import LOADS_PER_REPLICA, LOCAL_PREFIX, replicated_register
 from .dot import DotProduct, Po2DotProduct
 from .mult import FABRIC, Multiplier
 from .store import WRITE_STAGES, WeightStore
@@ -64,7 +64,7 @@ class _WritePipe:
 
     def reg(self, value, name: str):
         self._n += 1
-        sig = Signal(value.shape() if hasattr(value, "shape") else unsigned(len(value)), name=f"{name}_{self._n}")
+        sig = Signal(value.shape() if hasattr(value, "shape") else unsigned(len(value)), name=f"{LOCAL_PREFIX}{name}_{self._n}")
         self.m.d.sync += sig.eq(value)
         return sig
 
