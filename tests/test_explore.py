@@ -51,3 +51,26 @@ def test_bad_space_names_the_key(extra, key):
         parse_space(extra, "s.toml")
     msg = str(e.value)
     assert msg.startswith(f"s.toml: {key}") and "\n" not in msg
+
+
+def test_random_strategy_is_seeded():
+    from nnhdl.explore.strategies import random_points
+
+    space = parse_space(TINY)
+    a, b = random_points(space, 3, 7), random_points(space, 3, 7)
+    assert a == b and len({point_id(k) for k in a}) == 3
+    assert any(random_points(space, 3, s) != a for s in range(8, 20))
+    assert len(random_points(space, 100, 0)) == 6
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), max_size=30))
+def test_pareto_front_equals_brute_force_dominance(pts):
+    from nnhdl.explore.front import pareto_front
+
+    pts = [(float(e), float(c)) for e, c in pts]
+    brute = {i for i, p in enumerate(pts)
+             if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts)}
+    assert set(pareto_front(pts)) == brute
