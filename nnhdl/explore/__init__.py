@@ -1,0 +1,1 @@
+"""Design-space exploration: sweep model and hardware knobs (first landing: the search-space file)."""
