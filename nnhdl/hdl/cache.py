@@ -23,6 +23,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .bram import ram_style
+from .fanout import LOADS_PER_REPLICA, replicated_register
 
 __all__ = ["ActivationCache", "cache_latency", "cache_period", "cache_word"]
 
@@ -85,7 +86,7 @@ class ActivationCache(wiring.Component):
         old = Signal(n_reads * ew)         # past taps, oldest word lowest
         busy = Signal()
         c = Signal(range(n_reads + 2))
-        d_valid, d_keep = Signal(), Signal()
+        d_keep = Signal()
         wptr = Signal(range(n_words))
         wsel, wbusy = Signal(range(max(f, 2))), Signal()   # the word of `newest` being written
 
@@ -110,16 +111,26 @@ class ActivationCache(wiring.Component):
         # words shift in at the top and move towards slot 0 (oldest ends lowest)
         with m.If(busy):
             m.d.sync += c.eq(c + 1)
-            m.d.sync += [d_valid.eq(c < n_reads), d_keep.eq(age <= hist)]
+            m.d.sync += d_keep.eq(age <= hist)
             with m.If((k == f - 1) if f > 1 else 1):
                 m.d.sync += [k.eq(0), age.eq(age - d),
                              tbase.eq(Mux(tbase + step >= n_words, tbase + step - n_words, tbase + step))]
             with m.Else():
                 m.d.sync += k.eq(k + 1)
-            with m.If(d_valid):
-                m.d.sync += old.eq(old >> ew | Mux(d_keep, rp.data.as_value(), 0) << (ew * (n_reads - 1)))
             with m.If(c == n_reads + 1):
                 m.d.sync += [busy.eq(0), self.o.valid.eq(1)]
+        # `old` shifts one word when the word read a cycle ago is valid.  That enable drives every bit of `old`
+        # (thousands of flip-flops on a wide layer, the next layer's taps), so it is one flip-flop per group of
+        # loads (nnhdl.hdl.fanout) with no logic before the CE pins.  It is 0 whenever the cache is idle.
+        copies = -(-(n_reads * ew) // LOADS_PER_REPLICA)
+        shift = replicated_register(m, busy & (c < n_reads), name="cache_shift", copies=copies)
+        shifted = Signal(n_reads * ew)
+        m.d.comb += shifted.eq(old >> ew | Mux(d_keep, rp.data.as_value(), 0) << (ew * (n_reads - 1)))
+        chunk = -(-(n_reads * ew) // copies)
+        for k, lo in enumerate(range(0, n_reads * ew, chunk)):
+            hi = min(lo + chunk, n_reads * ew)
+            with m.If(shift[k]):
+                m.d.sync += old[lo:hi].eq(shifted[lo:hi])
         vw = dim * self.width
         m.d.comb += self.o.payload.eq(Cat(*[old[t * f * ew:][:vw] for t in range(K - 1)], newest[:vw]))
         return m
