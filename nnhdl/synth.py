@@ -33,7 +33,7 @@ from .yosys_recipes import RECIPES, retryable
 if TYPE_CHECKING:
     from .hdl.mult import Multiplier
 
-__all__ = ["SynthResult", "synthesise", "place_and_route", "add_arguments", "main"]
+__all__ = ["SynthResult", "synthesise", "synthesise_rtlil", "place_and_route", "add_arguments", "main"]
 
 #: yosys settings before synth_ecp5 (the first recipe's); benchmarks/hardware.py keys saved builds on them
 YOSYS_BEFORE_SYNTH = RECIPES[0].before
@@ -99,9 +99,19 @@ def synthesise(model: Model, lanes: int | Sequence[int] | None, build_dir: Path,
     from .hdl.network import Network
 
     build_dir = _check_build_dir(build_dir)
-    (build_dir / "stat.json").unlink(missing_ok=True)
     net = Network(model, lanes=lanes, banks=banks, multiplier=multiplier or ECP5_MULT18)
     (build_dir / "top.il").write_text(rtlil.convert(net, name="top", emit_src=False))
+    return synthesise_rtlil(build_dir)
+
+
+def synthesise_rtlil(build_dir: Path) -> SynthResult:
+    """yosys ``synth_ecp5`` on the design already in ``build_dir/top.il``, trying each recipe in turn.
+
+    A recipe whose run fails with a known tool fault (``retryable``) hands over to the next one, so a yosys
+    bug in one mapper does not stop a build another mapper gets right.
+    """
+    build_dir = _check_build_dir(build_dir)
+    (build_dir / "stat.json").unlink(missing_ok=True)
     started = time.perf_counter()
     for recipe in RECIPES:
         after = "; ".join(recipe.after_lines())
