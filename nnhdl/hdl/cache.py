@@ -91,8 +91,15 @@ class ActivationCache(wiring.Component):
         wsel, wbusy = Signal(range(max(f, 2))), Signal()   # the word of `newest` being written
 
         m.d.comb += self.i.ready.eq(~busy & ~self.o.valid)
-        m.d.comb += [wp.addr.eq(wptr), wp.data.eq(newest.word_select(wsel, ew) if f > 1 else newest),
-                     wp.en.eq(wbusy)]
+        if f > 1:
+            # the word select is a wide mux (fold words deep) in front of the memory's write data; one register
+            # stage after it keeps the mux and the route to the RAM out of one cycle (fpga_qb's critical path).
+            # The last word then lands a cycle later, still before the next sample's reads begin.
+            w_addr, w_data, w_en = Signal.like(wptr), Signal(ew), Signal()
+            m.d.sync += [w_addr.eq(wptr), w_data.eq(newest.word_select(wsel, ew)), w_en.eq(wbusy)]
+            m.d.comb += [wp.addr.eq(w_addr), wp.data.eq(w_data), wp.en.eq(w_en)]
+        else:
+            m.d.comb += [wp.addr.eq(wptr), wp.data.eq(newest), wp.en.eq(wbusy)]
         with m.If(wbusy):
             m.d.sync += [wsel.eq(wsel + 1), wptr.eq(wptr + 1)]
             with m.If(wsel == f - 1):

@@ -196,7 +196,8 @@ def raw_costs(layer: Layer, lanes: int, fmt: QFormat, banks: int, fold: int,
     lutram = sum(lutram_cells(w, d) for _, (w, d, e) in memories if ram_style(w, d, e) == "distributed")
     in_dsp = layer.kind != "po2" and width <= Ecp5Mult18.width  # bitstreams multiply in MULT18X18D cells
     ff = (s * lanes * width + _dot_ff(lanes, width, weight_bits(layer, fmt), in_dsp) + acc + layer.out_dim * width
-          + layer.kernel_size * layer.in_dim * width + 80)
+          + layer.kernel_size * layer.in_dim * width + 80
+          + (cache_word(layer.in_dim, fold) * width if fold > 1 and layer.kernel_size > 1 else 0))  # write stage
     return logic, lutram, ff
 
 
