@@ -244,7 +244,7 @@ def place_and_route(model: Model, lanes: int | Sequence[int] | None, build_dir: 
                 # the platform writes a .ys file: one command per line
                 plan = _platform(board, clock_mhz).build(_pnr_top(net), name="top", build_dir=str(build_dir),
                                                          do_build=False, synth_opts=recipe.synth_opts,
-                                                         script_after_read=recipe.before.replace("; ", "\n"),
+                                                         script_after_read="\n".join(recipe.before_lines()),
                                                          script_after_synth="\n".join(recipe.after_lines())
                                                          + "\ntee -q -o stat.json stat -json",
                                                          nextpnr_opts=f"--timing-allow-fail --router {ROUTER}"

@@ -34,9 +34,17 @@ class Recipe:
     synth_opts: str = ""
     after: str = ""
 
+    def before_lines(self) -> list[str]:
+        """``before`` as script lines (one command per line)."""
+        return _lines(self.before)
+
     def after_lines(self) -> list[str]:
         """``after`` as script lines (a .ys file holds one command per line), then ``check -assert``."""
-        return [c.strip() for c in self.after.split(";") if c.strip()] + ["check -assert"]
+        return _lines(self.after) + ["check -assert"]
+
+
+def _lines(commands: str) -> list[str]:
+    return [c.strip() for c in commands.split(";") if c.strip()]
 
 
 RECIPES: tuple[Recipe, ...] = (

@@ -95,7 +95,7 @@ def _yosys_script(litex_ys: str, recipe) -> str:
         raise NnhdlError("LiteX's yosys script has no synth_ecp5 line (a LiteX version nnhdl does not know)")
     synth = lines[at].replace("synth_ecp5", f"synth_ecp5 {recipe.synth_opts}", 1) if recipe.synth_opts else lines[at]
     after = [l.replace("-top top", f"-top {BUILD_NAME}") for l in recipe.after_lines()]
-    lines[at:at + 1] = [f"hierarchy -top {BUILD_NAME}", *recipe.before.split("; "), synth, *after]
+    lines[at:at + 1] = [f"hierarchy -top {BUILD_NAME}", *recipe.before_lines(), synth, *after]
     return "\n".join(lines) + "\n"
 
 
