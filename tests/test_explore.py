@@ -74,3 +74,94 @@ def test_pareto_front_equals_brute_force_dominance(pts):
     brute = {i for i, p in enumerate(pts)
              if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts)}
     assert set(pareto_front(pts)) == brute
+
+
+# -- end to end: the tiny space through both engines, the cache, the CLI's error contract --------------
+
+import csv  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from nnhdl.cli import main  # noqa: E402
+
+FIXTURE = Path(__file__).parent / "fixtures" / "explore_tiny.toml"
+#: columns whose values depend on the machine, not the point (none today: timings live in timings.csv)
+TIMING_FILE = "timings.csv"
+
+
+def _table(out: Path) -> list[dict[str, str]]:
+    with open(out / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def pool_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("explore") / "pool"
+    assert main(["explore", str(FIXTURE), "--out", str(out), "--workers", "1"]) == 0
+    return out
+
+
+def test_tiny_space_end_to_end(pool_run, capsys):
+    rows = _table(pool_run)
+    # the fixture: filters 2 or 3, on the ECPIX-5 and the Daisy -> 4 points, sorted by id
+    assert len(rows) == 4 and [r["point_id"] for r in rows] == sorted(r["point_id"] for r in rows)
+    assert {(r["filters"], r["board"]) for r in rows} == {(f, b) for f in "23" for b in ("ecpix5", "daisy")}
+    assert all(r["status"] == "ok" for r in rows)
+    for r in rows:
+        # one hidden layer K=2 of F filters from 4 inputs, a 1x1 output layer: params by hand
+        f = int(r["filters"])
+        assert int(r["params"]) == 2 * 4 * f + f + f + 1
+        if r["board"] == "daisy":
+            assert r["instructions_source"] == "emulated" and float(r["instructions"]) > 0
+            assert r["mult18"] == ""
+        else:
+            assert r["mult18_source"] == r["lut_source"] == "estimated" and int(r["mult18"]) >= 1
+            assert r["instructions"] == ""
+    js = json.loads((pool_run / "results.json").read_text())
+    assert [p["point_id"] for p in js["points"]] == [r["point_id"] for r in rows]
+    assert (pool_run / TIMING_FILE).is_file() and not (pool_run / "work").exists()
+    assert len(list((pool_run / "cache").glob("*.json"))) == 4
+
+
+def test_dask_local_cluster_gives_the_same_table(pool_run, tmp_path, capsys):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        assert main(["explore", str(FIXTURE), "--out", str(tmp_path / "dask"), "--dask", c.scheduler_address]) == 0
+    assert _table(tmp_path / "dask") == _table(pool_run)
+    assert (tmp_path / "dask" / "results.json").read_text() == (pool_run / "results.json").read_text()
+
+
+def test_rerun_skips_cached_points_and_recomputes_a_corrupted_one(pool_run, tmp_path, capsys):
+    out = tmp_path / "again"
+    shutil.copytree(pool_run, out)
+    text, _ = _rerun(out, capsys)
+    assert "0 computed, 4 from the cache" in text and _table(out) == _table(pool_run)
+    victim = sorted((out / "cache").glob("*.json"))[1]
+    victim.write_text(victim.read_text().replace("ok", "OK", 1))  # still JSON, wrong checksum
+    text, err = _rerun(out, capsys)
+    assert "1 computed, 3 from the cache" in text
+    assert sum("corrupted" in line for line in err.splitlines()) == 1 and str(victim) in err
+    assert _table(out) == _table(pool_run)
+
+
+def _rerun(out: Path, capsys) -> tuple[str, str]:
+    capsys.readouterr()
+    assert main(["explore", str(FIXTURE), "--out", str(out), "--workers", "1"]) == 0
+    c = capsys.readouterr()
+    return c.out, c.err
+
+
+@pytest.mark.parametrize("text,key", [
+    ("[model]\nfilters = 4\nbogus = 1\n", "model.bogus"),
+    ("[model]\nkernel_size = 0\n", "model.kernel_size"),
+    ("[model]\npo2 = \"first\"\nqformat = \"Q12.0\"\n", "model.qformat"),
+])
+def test_bad_space_file_exit_2_and_no_out(text, key, tmp_path, capsys):
+    space = tmp_path / "bad.toml"
+    space.write_text(text)
+    out = tmp_path / "out"
+    assert main(["explore", str(space), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{space}: {key}" in err
+    assert not out.exists()
