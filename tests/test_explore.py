@@ -165,3 +165,80 @@ def test_bad_space_file_exit_2_and_no_out(text, key, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{space}: {key}" in err
     assert not out.exists()
+
+
+# -- strategies without training: a made-up, deterministic evaluator ------------------------------------
+
+GA_SPACE = """
+[explore]
+strategy = "ga"
+seed = 1
+[model]
+layers = [1, 2, 3]
+filters = [2, 4, 8, 16]
+kernel_size = [2, 3, 4]
+activation = ["relu", "none"]
+[hardware]
+board = ["ecpix5", "daisy"]
+sample_rate = 48000
+[ga]
+population = 6
+generations = 4
+elite = 2
+mutation = 0.3
+lambdas = [0.0, 1.0]
+"""
+
+
+def _fake_rows(points):
+    """Loss falls with size, cost grows with it; a point with activation "none" is made infeasible."""
+    rows = []
+    for k in points:
+        size = k["layers"] * k["filters"] * k["kernel_size"]
+        ok = k["activation"] == "relu"
+        rows.append({"status": "ok" if ok else "infeasible", "nmse_corner_mean": 1.0 / size,
+                     "cost_percent": float(size)})
+    return rows
+
+
+def test_ga_is_reproducible_for_a_seed_and_keeps_its_elite():
+    from nnhdl.explore.strategies import fitness, genetic
+
+    space = parse_space(GA_SPACE)
+    calls = []
+
+    def evaluate(points):
+        calls.append(len(points))
+        assert len({point_id(k) for k in points}) == len(points)  # one evaluation per distinct point and batch
+        return _fake_rows(points)
+
+    visited, history = genetic(space, evaluate, seed=1)
+    again = genetic(space, _fake_rows, seed=1)
+    assert (visited, history) == again
+    other = genetic(space, _fake_rows, seed=2)
+    assert set(other[0]) != set(visited)
+    assert len(calls) == space.ga.generations  # one batch per generation, all populations together
+    # 2 hardware combinations x 2 lambdas, one line per population and generation
+    assert len(history) == 2 * 2 * space.ga.generations
+    for board in ("ecpix5", "daisy"):
+        for lam in (0.0, 1.0):
+            best = [h["best_fitness"] for h in history if h["board"] == board and h["lambda"] == lam]
+            assert best == sorted(best)  # elitism: the best never gets worse
+    # hardware knobs are not genes: every visited point keeps one of the space's combinations
+    assert {(k["board"], k["clock_mhz"]) for k in visited.values()} <= {("ecpix5", 0.0), ("daisy", 480.0)}
+    rows = dict(zip(visited, _fake_rows(list(visited.values()))))
+    for h in history:  # the reported best is the best of what was visited, by the fitness formula
+        assert h["best_fitness"] == fitness(rows[h["best_point_id"]], h["lambda"])
+    assert fitness({"status": "ok", "nmse_corner_mean": 0.25, "cost_percent": 3.0}, 0.5) == 4.0 - 1.5
+
+
+def test_random_points_do_not_enumerate_a_huge_grid():
+    from nnhdl.explore.strategies import random_points
+
+    big = parse_space("[model]\nfilters = [%s]\nlayers = [%s]\nkernel_size = [2, 3, 4, 5]\n"
+                      "dilation_growth = [1, 2]\n[hardware]\nsample_rate = [%s]\nclock_mhz = [%s]\n"
+                      % (", ".join(map(str, range(1, 257))), ", ".join(map(str, range(1, 9))),
+                         ", ".join(str(48000 + n) for n in range(200)), ", ".join(f"{50 + n}.0" for n in range(100))))
+    assert big.size() > 100_000_000  # enumerating it would take minutes and gigabytes
+    pts = random_points(big, 50, 3)
+    assert len({point_id(k) for k in pts}) == 50 and pts == random_points(big, 50, 3)
