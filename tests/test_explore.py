@@ -121,13 +121,28 @@ def test_tiny_space_end_to_end(pool_run, capsys):
     js = json.loads((pool_run / "results.json").read_text())
     assert [p["point_id"] for p in js["points"]] == [r["point_id"] for r in rows]
     assert (pool_run / TIMING_FILE).is_file() and not (pool_run / "work").exists()
-    assert len(list((pool_run / "cache").glob("*.json"))) == 4
+    # 4 points + 3 bundled models for each of the 2 boards at 48 kHz
+    assert len(list((pool_run / "cache").glob("*.json"))) == 4 + 3 * 2
+    for png in ("pareto_mult18.png", "pareto_lut.png", "pareto_dp16kd.png", "pareto_instructions.png"):
+        assert (pool_run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (pool_run / "report.md").read_text()
+    for board in ("ecpix5", "daisy"):
+        assert f"## {board} 48 kHz" in report
+        section = report.split(f"## {board} 48 kHz")[1].split("## ")[0]
+        pid = section.split("**Recommended: `")[1].split("`")[0]
+        # no point of 3 training steps meets the goal: the lowest error of the board's points is recommended
+        mine = [r for r in rows if r["board"] == board]
+        assert pid == min(mine, key=lambda r: float(r["nmse_corner_mean"]))["point_id"]
+        cfg = json.loads((pool_run / "points" / f"{pid}.json").read_text())
+        assert cfg["layers"][0]["out_dim"] == int(next(r for r in mine if r["point_id"] == pid)["filters"])
+        assert f"--config points/{pid}.json --steps 3 --batch 4" in section
 
 
 def test_dask_local_cluster_gives_the_same_table(pool_run, tmp_path, capsys):
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
-        assert main(["explore", str(FIXTURE), "--out", str(tmp_path / "dask"), "--dask", c.scheduler_address]) == 0
+        assert main(["explore", str(FIXTURE), "--out", str(tmp_path / "dask"), "--dask", c.scheduler_address,
+                     "--no-references"]) == 0
     assert _table(tmp_path / "dask") == _table(pool_run)
     assert (tmp_path / "dask" / "results.json").read_text() == (pool_run / "results.json").read_text()
 
@@ -137,7 +152,7 @@ def test_rerun_skips_cached_points_and_recomputes_a_corrupted_one(pool_run, tmp_
     shutil.copytree(pool_run, out)
     text, _ = _rerun(out, capsys)
     assert "0 computed, 4 from the cache" in text and _table(out) == _table(pool_run)
-    victim = sorted((out / "cache").glob("*.json"))[1]
+    victim = [p for p in sorted((out / "cache").glob("*.json")) if '"reference"' not in p.read_text()][1]
     victim.write_text(victim.read_text().replace("ok", "OK", 1))  # still JSON, wrong checksum
     text, err = _rerun(out, capsys)
     assert "1 computed, 3 from the cache" in text

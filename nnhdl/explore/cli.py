@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="local worker processes (default: the CPU count); each trains one point at a time")
     engine.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run every point as a task on this Dask scheduler (tcp://HOST:8786) instead")
+    p.add_argument("--no-references", action="store_true",
+                   help="do not score and cost the bundled models (fpga_qb, fpga_po2, mcu) for the pictures")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -48,13 +50,13 @@ def main(args: argparse.Namespace) -> int:
     engine = Engine(workers=args.workers or os.cpu_count() or 1, dask=args.dask)
     command = " ".join(["python -m nnhdl explore", args.space, "--out", str(args.out)]
                        + (["--dask", args.dask] if args.dask else []))
-    run_sweep(space, out, engine, command)
+    run_sweep(space, out, engine, command, references=not args.no_references)
     return 0
 
 
-def run_sweep(space, out: Path, engine, command: str = "") -> Any:
+def run_sweep(space, out: Path, engine, command: str = "", references: bool = True) -> Any:
     """Propose, evaluate and report; returns the :class:`~.sweep.SweepResult`."""
-    from .report import write_tables
+    from .report import plot_fronts, write_report, write_tables
     from .strategies import propose
     from .sweep import Sweep
 
@@ -65,7 +67,10 @@ def run_sweep(space, out: Path, engine, command: str = "") -> Any:
         f"on {engine.describe()}")
     with engine:
         result = propose(space, sweep)
+    refs = sweep.references(result.rows) if references else []
     write_tables(out, result.rows, result.seconds)
+    pictures = plot_fronts(out, result.rows, refs)
+    write_report(out, space, result.rows, refs, pictures, command)
     shutil.rmtree(sweep.work, ignore_errors=True)
     ok = sum(r["status"] == "ok" for r in result.rows)
     print(f"explore: {len(result.rows)} points ({ok} ok, {len(result.rows) - ok} infeasible or failed; "

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["evaluate_point", "FPGA_FIGURES", "DAISY_FIGURES", "QEMU_SAMPLES", "single_thread_env"]
+__all__ = ["evaluate_point", "scoring_length", "evaluate_reference", "REFERENCE_MODELS", "FPGA_FIGURES", "DAISY_FIGURES", "QEMU_SAMPLES", "single_thread_env"]
 
 #: planner figures of an FPGA point (all from the cost model: source ``estimated``)
 FPGA_FIGURES = ("mult18", "dp16kd", "lut", "ff", "initiation_interval", "latency_cycles", "mac_efficiency")
@@ -38,6 +38,13 @@ def single_thread_env() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def scoring_length(budget: dict[str, Any], receptive_field: int) -> int:
+    """Samples per held-out window: the budget's, unless the receptive field would eat more than half of it
+    (the score counts only samples after it fills); then the receptive field plus the budget's length."""
+    n = budget["score_length"]
+    return n if 2 * receptive_field <= n else receptive_field + n
 
 
 def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
@@ -68,8 +75,8 @@ def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
         t = time.perf_counter()
         from training.evaluate import score
 
-        s = score(model, per_point=budget["score_per_point"], length=budget["score_length"], float_model=False,
-                  interior=())
+        s = score(model, per_point=budget["score_per_point"], length=scoring_length(budget, model.receptive_field),
+                  float_model=False, interior=())
         seconds["score"] = time.perf_counter() - t
         # corners: the four waves; edges: the morph between adjacent corners (DESIGN section 5)
         row["nmse_corner_mean"], row["nmse_corner_worst"] = s.summary("corner")
@@ -137,7 +144,8 @@ def _cost_fpga(model, knobs: dict[str, Any], row: dict[str, Any], seconds: dict[
                                           j["lut"] / part.lut, j["ff"] / part.lut), 3)
 
 
-def _cost_daisy(model, tmp: Path, row: dict[str, Any], seconds: dict[str, float]) -> None:
+def _cost_daisy(model, tmp: Path, row: dict[str, Any], seconds: dict[str, float],
+                sample_rate: int | None = None) -> None:
     """The q15 C build for the Cortex-M7, run under QEMU: instructions per inference, flash and RAM."""
     from mcu.check import check
     from mcu.plan import DAISY_SEED_FLASH, DAISY_SEED_RAM
@@ -153,7 +161,7 @@ def _cost_daisy(model, tmp: Path, row: dict[str, Any], seconds: dict[str, float]
     row["instructions_source"] = "emulated"
     row["flash_bytes"], row["flash_bytes_source"] = rep.model_flash, "compiled"
     row["ram_bytes"], row["ram_bytes_source"] = rep.model_ram, "compiled"
-    budget = DAISY_CLOCK_MHZ * 1e6 / model.sample_rate
+    budget = DAISY_CLOCK_MHZ * 1e6 / (sample_rate or model.sample_rate)
     # instructions per sample against the core's cycles per sample (one instruction ~ one cycle)
     row["cost_percent"] = round(100 * rep.instructions / budget, 3)
     if rep.instructions > budget:
@@ -162,3 +170,38 @@ def _cost_daisy(model, tmp: Path, row: dict[str, Any], seconds: dict[str, float]
     elif rep.model_flash > DAISY_SEED_FLASH or rep.model_ram > DAISY_SEED_RAM:
         row.update(status="infeasible", reason=f"the model needs {rep.model_flash:,} bytes flash and "
                    f"{rep.model_ram:,} bytes RAM; the Daisy Seed has {DAISY_SEED_FLASH:,} and {DAISY_SEED_RAM:,}")
+
+
+#: the bundled reference models (DESIGN section 4), marked on the pictures for comparison
+REFERENCE_MODELS = ("fpga_qb", "fpga_po2", "mcu")
+
+
+def evaluate_reference(name: str, hardware: dict[str, Any], budget: dict[str, Any], work: str) -> dict[str, Any]:
+    """A bundled model scored the way every point is (same held-out windows), costed on ``hardware``.
+
+    It keeps its own sample rate for scoring (it was trained for it) and is
+    costed at the point's rate, as if that board ran it.
+    """
+    from ..errors import NnhdlError
+    from ..model import Model
+
+    model = Model.load(Path(__file__).resolve().parents[1] / "models" / f"{name}.npz")
+    row: dict[str, Any] = {"reference": name, **hardware, "status": "ok", "reason": "", "params": model.params,
+                           "macs_per_sample": model.macs_per_sample}
+    seconds: dict[str, float] = {"train": 0.0, "score": 0.0, "plan": 0.0, "mcu": 0.0}
+    from training.evaluate import score
+
+    s = score(model, per_point=budget["score_per_point"], length=scoring_length(budget, model.receptive_field),
+              float_model=False, interior=())
+    row["nmse_corner_mean"], row["nmse_corner_worst"] = s.summary("corner")
+    row["nmse_morph_mean"], row["nmse_morph_worst"] = s.summary("edge")
+    Path(work).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"ref-{name}-", dir=work) as tmp:
+        try:
+            if hardware["board"] == "daisy":
+                _cost_daisy(model, Path(tmp), row, seconds, hardware["sample_rate"])
+            else:
+                _cost_fpga(model, hardware, row, seconds)
+        except NnhdlError as e:
+            row.update(status="infeasible", reason=" ".join(str(e).split()))
+    return row

@@ -49,6 +49,25 @@ class Sweep:
     def row(self, pid: str, knobs: dict[str, Any]) -> dict[str, Any]:
         return {"point_id": pid, **knobs, **self.results[pid]["row"]}
 
+    def references(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The bundled models scored and costed for every board, rate and clock of ``rows`` (in this process:
+        a plan or one short QEMU run each), cached like points."""
+        from .evaluate import REFERENCE_MODELS, evaluate_reference
+        from .space import HARDWARE_KNOBS
+
+        budget = self.space.budget.as_dict()
+        hardware = {point_id(h): h for h in ({n: r[n] for n in HARDWARE_KNOBS} for r in rows)}
+        out = []
+        for hid in sorted(hardware):
+            for name in REFERENCE_MODELS:
+                key = point_key({"reference": name, **hardware[hid]}, budget, {}, self.versions)
+                hit = self.cache.get(key)
+                if hit is None:
+                    hit = {"row": evaluate_reference(name, hardware[hid], budget, str(self.work.resolve()))}
+                    self.cache.put(key, hit)
+                out.append(hit["row"])
+        return out
+
     def finish(self, points: dict[str, dict[str, Any]], ga_history: list[dict[str, Any]] | None = None
                ) -> SweepResult:
         ids = sorted(points)
