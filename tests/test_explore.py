@@ -257,3 +257,13 @@ def test_random_points_do_not_enumerate_a_huge_grid():
     assert big.size() > 100_000_000  # enumerating it would take minutes and gigabytes
     pts = random_points(big, 50, 3)
     assert len({point_id(k) for k in pts}) == 50 and pts == random_points(big, 50, 3)
+
+
+def test_example_spaces_are_valid():
+    from nnhdl.explore.space import load_space
+    from nnhdl.explore.strategies import grid
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "explore"
+    sizes = {p.stem: (load_space(p).strategy, len(list(grid(load_space(p))))) for p in root.glob("*.toml")}
+    # the committed grids are the 24-point sweeps of issue 11 (by their choices: 2x3x2x2 and 3x2x2x2)
+    assert sizes == {"ecpix5_192k": ("grid", 24), "daisy_48k": ("grid", 24), "colorlight_i5_192k": ("ga", 432)}
