@@ -267,3 +267,20 @@ def test_example_spaces_are_valid():
     sizes = {p.stem: (load_space(p).strategy, len(list(grid(load_space(p))))) for p in root.glob("*.toml")}
     # the committed grids are the 24-point sweeps of issue 11 (by their choices: 2x3x2x2 and 3x2x2x2)
     assert sizes == {"ecpix5_192k": ("grid", 24), "daisy_48k": ("grid", 24), "colorlight_i5_192k": ("ga", 432)}
+
+
+def test_pnr_front_places_and_routes_the_best_fpga_point(pool_run, tmp_path, capsys):
+    """One real yosys + nextpnr run (~20 s): the ECPIX-5 point with the lowest error gets nextpnr's counts."""
+    out = tmp_path / "pnr"
+    shutil.copytree(pool_run, out)
+    assert main(["explore", str(FIXTURE), "--out", str(out), "--workers", "1", "--pnr-front", "1"]) == 0
+    assert "0 computed, 4 from the cache; 1 placed and routed" in capsys.readouterr().out
+    rows = _table(out)
+    fpga = [r for r in rows if r["board"] == "ecpix5"]
+    placed = [r for r in fpga if r["mult18_source"] == "placed_and_routed"]
+    assert [r["point_id"] for r in placed] == [min(fpga, key=lambda r: float(r["nmse_corner_mean"]))["point_id"]]
+    r = placed[0]
+    assert r["lut_source"] == r["fmax_mhz_source"] == "placed_and_routed" and float(r["fmax_mhz"]) > 0
+    # the planner's multiplier count is exact (README, benchmarks/hardware.py): nextpnr agrees
+    assert r["mult18"] == r["mult18_estimated"] and int(r["lut"]) > 0
+    assert all(q["mult18_source"] == "estimated" and q["fmax_mhz"] == "" for q in fpga if q is not r)

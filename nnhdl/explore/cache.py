@@ -74,6 +74,16 @@ class Cache:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.json"
 
+    def blob_path(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def blob(self, key: str) -> bytes | None:
+        """The entry's attached file (a point's trained model), if it has one."""
+        try:
+            return self.blob_path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored payload, or None when absent or corrupted (then reported and removed)."""
         p = self.path(key)
@@ -84,26 +94,38 @@ class Cache:
         try:
             entry = json.loads(text)
             ok = isinstance(entry, dict) and entry.get("checksum") == _digest(entry.get("payload"))
+            want = entry["payload"].get("blob_sha256") if ok and isinstance(entry["payload"], dict) else None
+            if want is not None:  # the trained model beside it must be the one the entry names
+                blob = self.blob(key)
+                ok = blob is not None and hashlib.sha256(blob).hexdigest() == want
         except (ValueError, UnicodeDecodeError):
             ok = False
         if not ok:
             self.corrupted += 1
             self.say(f"explore: cache entry {p} is corrupted (checksum mismatch); computing the point again")
             p.unlink(missing_ok=True)
+            self.blob_path(key).unlink(missing_ok=True)
             return None
         return entry["payload"]
 
-    def put(self, key: str, payload: dict[str, Any]) -> None:
-        """Write one entry durably: a reader sees the old state or the whole new entry, never half of it."""
+    def put(self, key: str, payload: dict[str, Any], blob: bytes | None = None) -> None:
+        """Write one entry durably: a reader sees the old state or the whole new entry, never half of it.
+        ``blob`` (a trained model file) goes first, beside it, and the entry holds its SHA-256."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        if blob is not None:
+            payload = {**payload, "blob_sha256": hashlib.sha256(blob).hexdigest()}
+            self._write(self.blob_path(key), blob)
         text = json.dumps({"checksum": _digest(payload), "payload": payload}, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".partial", dir=self.folder)
+        self._write(self.path(key), text.encode("utf-8"))
+
+    def _write(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=self.folder)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self.path(key))
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

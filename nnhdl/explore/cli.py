@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="local worker processes (default: the CPU count); each trains one point at a time")
     engine.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run every point as a task on this Dask scheduler (tcp://HOST:8786) instead")
+    p.add_argument("--pnr-front", type=int_range(0, 1000), default=0, metavar="N",
+                   help="place and route (yosys + nextpnr) the N lowest-error points of each FPGA board and rate's "
+                        "estimated Pareto front; their rows then hold nextpnr's counts and Fmax (default 0)")
     p.add_argument("--no-references", action="store_true",
                    help="do not score and cost the bundled models (fpga_qb, fpga_po2, mcu) for the pictures")
 
@@ -49,12 +52,12 @@ def main(args: argparse.Namespace) -> int:
 
     engine = Engine(workers=args.workers or os.cpu_count() or 1, dask=args.dask)
     command = " ".join(["python -m nnhdl explore", args.space, "--out", str(args.out)]
-                       + (["--dask", args.dask] if args.dask else []))
-    run_sweep(space, out, engine, command, references=not args.no_references)
+                       + (["--pnr-front", str(args.pnr_front)] if args.pnr_front else []))
+    run_sweep(space, out, engine, command, references=not args.no_references, pnr_front=args.pnr_front)
     return 0
 
 
-def run_sweep(space, out: Path, engine, command: str = "", references: bool = True) -> Any:
+def run_sweep(space, out: Path, engine, command: str = "", references: bool = True, pnr_front: int = 0) -> Any:
     """Propose, evaluate and report; returns the :class:`~.sweep.SweepResult`."""
     from .report import plot_fronts, write_report, write_tables
     from .strategies import propose
@@ -67,6 +70,8 @@ def run_sweep(space, out: Path, engine, command: str = "", references: bool = Tr
         f"on {engine.describe()}")
     with engine:
         result = propose(space, sweep)
+        computed = engine.evaluations
+        placed = sweep.place_and_route(result, pnr_front) if pnr_front else 0
     refs = sweep.references(result.rows) if references else []
     write_tables(out, result.rows, result.seconds)
     pictures = plot_fronts(out, result.rows, refs)
@@ -74,6 +79,7 @@ def run_sweep(space, out: Path, engine, command: str = "", references: bool = Tr
     shutil.rmtree(sweep.work, ignore_errors=True)
     ok = sum(r["status"] == "ok" for r in result.rows)
     print(f"explore: {len(result.rows)} points ({ok} ok, {len(result.rows) - ok} infeasible or failed; "
-          f"{engine.evaluations} computed, {len(result.rows) - min(engine.evaluations, len(result.rows))} from the "
-          f"cache) in {time.perf_counter() - started:.1f} s -> {out}")
+          f"{computed} computed, {len(result.rows) - computed} from the cache"
+          + (f"; {placed} placed and routed" if pnr_front else "")
+          + f") in {time.perf_counter() - started:.1f} s -> {out}")
     return result

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["evaluate_point", "scoring_length", "evaluate_reference", "REFERENCE_MODELS", "FPGA_FIGURES", "DAISY_FIGURES", "QEMU_SAMPLES", "single_thread_env"]
+__all__ = ["evaluate_point", "scoring_length", "place_and_route_point", "evaluate_reference", "REFERENCE_MODELS", "FPGA_FIGURES", "DAISY_FIGURES", "QEMU_SAMPLES", "single_thread_env"]
 
 #: planner figures of an FPGA point (all from the cost model: source ``estimated``)
 FPGA_FIGURES = ("mult18", "dp16kd", "lut", "ff", "initiation_interval", "latency_cycles", "mac_efficiency")
@@ -69,6 +69,8 @@ def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
         except NnhdlError as e:
             row.update(status="failed", reason=" ".join(str(e).split()))
             return {"row": row, "seconds": seconds}
+        model.save(Path(tmp) / "model.npz")
+        model_npz = (Path(tmp) / "model.npz").read_bytes()  # the client keeps it beside the cache entry
         row["params"] = model.params
         row["macs_per_sample"] = model.macs_per_sample
         row["receptive_field"] = model.receptive_field
@@ -91,7 +93,7 @@ def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
                 _cost_fpga(model, knobs, row, seconds)
             except NnhdlError as e:
                 row.update(status="infeasible", reason=" ".join(str(e).split()))
-    return {"row": row, "seconds": seconds}
+    return {"row": row, "seconds": seconds, "model_npz": model_npz}
 
 
 def _train(knobs: dict[str, Any], budget: dict[str, Any], input_dim: int, output_dim: int, tmp: Path,
@@ -205,3 +207,26 @@ def evaluate_reference(name: str, hardware: dict[str, Any], budget: dict[str, An
         except NnhdlError as e:
             row.update(status="infeasible", reason=" ".join(str(e).split()))
     return row
+
+
+def place_and_route_point(task: dict[str, Any]) -> dict[str, Any]:
+    """yosys + nextpnr on one trained point (``task``: model_npz bytes, board, lanes, clock_mhz, work):
+    nextpnr's cell counts and Fmax, or ``{"error": ...}`` when the tools fail."""
+    single_thread_env()
+    from ..errors import NnhdlError
+    from ..model import Model
+    from ..synth import place_and_route
+
+    work = Path(task["work"])
+    work.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pnr-", dir=work) as tmp:
+        (Path(tmp) / "model.npz").write_bytes(task["model_npz"])
+        model = Model.load(Path(tmp) / "model.npz")
+        try:
+            r = place_and_route(model, task["lanes"], Path(tmp) / "build", board=task["board"],
+                                clock_mhz=task["clock_mhz"])
+        except NnhdlError as e:
+            return {"error": " ".join(str(e).split())[:500], "seconds": time.perf_counter() - t}
+    used = {k: u for k, (u, _a) in r.utilisation.items()}
+    return {"fmax_mhz": r.fmax_mhz, "used": used, "seconds": time.perf_counter() - t}

@@ -21,9 +21,18 @@ __all__ = ["columns", "write_tables", "TIMING_PHASES"]
 TIMING_PHASES = ("train", "score", "plan", "mcu", "pnr")
 
 
+#: the columns' order in the tables (any others follow in first-seen order)
+ORDER = ("point_id", "layers", "filters", "kernel_size", "dilation_growth", "po2", "qformat", "rounding", "activation",
+         "board", "sample_rate", "clock_mhz", "status", "reason", "params", "macs_per_sample", "receptive_field",
+         "train_loss", "validation_loss", "nmse_corner_mean", "nmse_corner_worst", "nmse_morph_mean",
+         "nmse_morph_worst", "cost_percent", "clock_mhz_planned", "lanes")
+
+
 def columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Every key of every row, in first-seen order (FPGA and Daisy rows have different figures)."""
-    seen: dict[str, None] = {}
+    """Every key of every row: :data:`ORDER` first, then the figures in first-seen order (FPGA and Daisy rows
+    have different ones)."""
+    present = {k for r in rows for k in r}
+    seen: dict[str, None] = {k: None for k in ORDER if k in present}
     for r in rows:
         for k in r:
             seen.setdefault(k, None)
@@ -198,7 +207,8 @@ def write_report(out: Path, space, rows: Sequence[dict[str, Any]], references: S
              "point; a network whose receptive field exceeds half a window gets windows longer by its receptive field). "
              "Error = corner NMSE mean; `morph` = the edges between corners.", "",
              "Sources: FPGA figures are the folding planner's (`estimated`; MULT18X18D, DP16KD and cycles follow "
-             "exactly from the plan, LUT/FF are estimates); Daisy instruction counts are QEMU's (`emulated`), "
+             "exactly from the plan, LUT/FF are estimates) unless the point was placed and routed "
+             "(`--pnr-front`: nextpnr's counts, `placed_and_routed`, LUT = TRELLIS_COMB, and its Fmax); Daisy instruction counts are QEMU's (`emulated`), "
              "flash/RAM the cross-compiled build's (`compiled`).", ""]
     groups = _groups(rows)
     for g, members in groups.items():
@@ -215,7 +225,9 @@ def write_report(out: Path, space, rows: Sequence[dict[str, Any]], references: S
             cost = (f"{best['instructions']:,.0f} instructions per inference ({best['cost_percent']:.2f}% of the "
                     "core)" if best["board"] == "daisy" else
                     f"{best['mult18']} MULT18X18D, {best['dp16kd']} DP16KD, ~{best['lut']} LUT4, lanes "
-                    f"{best['lanes']} at {best['clock_mhz_planned']:g} MHz")
+                    f"{best['lanes']} at {best['clock_mhz_planned']:g} MHz"
+                    + (f" (placed and routed: nextpnr's counts, Fmax {best['fmax_mhz']} MHz)"
+                       if best.get("fmax_mhz_source") == "placed_and_routed" else " (planner estimates)"))
             lines += [f"**Recommended: `{best['point_id']}`** ({why}): {best['layers']} layers x "
                       f"{best['filters']} filters, kernel {best['kernel_size']}, dilation growth "
                       f"{best['dilation_growth']}, po2 {best['po2']}, {best['qformat']}, {best['activation']}; "

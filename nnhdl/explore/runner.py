@@ -29,6 +29,7 @@ class Task:
     point_id: str
     key: str
     arg: dict[str, Any]
+    function: str = EVALUATE
 
 
 @dataclass
@@ -38,7 +39,6 @@ class Engine:
 
     workers: int = 1
     dask: str | None = None
-    function: str = EVALUATE
     evaluations: int = 0  # points actually computed (not from the cache) so far
     _pool: Any = field(default=None, repr=False)
     _client: Any = field(default=None, repr=False)
@@ -61,23 +61,23 @@ class Engine:
             self._client.close()
             self._client = None
 
-    def submit_all(self, args: list[dict[str, Any]]) -> Iterable[tuple[int, dict[str, Any]]]:
-        """Yield ``(index, result)`` as points finish, in whatever order they finish."""
-        if not args:
+    def submit_all(self, calls: list[tuple[str, dict[str, Any]]]) -> Iterable[tuple[int, dict[str, Any]]]:
+        """Run each ``(module:function, argument)``; yield ``(index, result)`` in whatever order they finish."""
+        if not calls:
             return
         if self.dask:
-            yield from self._dask(args)
+            yield from self._dask(calls)
         else:
-            yield from self._local(args)
+            yield from self._local(calls)
 
-    def _local(self, args: list[dict[str, Any]]):
+    def _local(self, calls: list[tuple[str, dict[str, Any]]]):
         import concurrent.futures as cf
         import multiprocessing
 
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(max_workers=self.workers,
                                                 mp_context=multiprocessing.get_context("spawn"))
-        futures = {self._pool.submit(call, self.function, a): n for n, a in enumerate(args)}
+        futures = {self._pool.submit(call, fn, a): n for n, (fn, a) in enumerate(calls)}
         for f in cf.as_completed(futures):
             yield futures[f], f.result()
 
@@ -104,12 +104,12 @@ class Engine:
         workers = self._client.scheduler_info().get("workers", {})
         return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
-    def _dask(self, args: list[dict[str, Any]]):
+    def _dask(self, calls: list[tuple[str, dict[str, Any]]]):
         from dask.distributed import as_completed
 
         self.connect()
         # pure=False: a point is evaluated once per submission, never deduplicated with another sweep's
-        futures = [self._client.submit(call, self.function, a, pure=False) for a in args]
+        futures = [self._client.submit(call, fn, a, pure=False) for fn, a in calls]
         index = {f.key: n for n, f in enumerate(futures)}
         for f in as_completed(futures):
             yield index[f.key], f.result()
@@ -166,9 +166,10 @@ def run_batch(tasks: list[Task], engine: Engine, cache: Cache,
     if not todo:
         return results
     progress = Progress(len(todo), engine.parallel(), say)
-    for n, result in engine.submit_all([t.arg for t in todo]):
+    for n, result in engine.submit_all([(t.function, t.arg) for t in todo]):
         t = todo[n]
-        cache.put(t.key, result)
+        blob = result.pop("model_npz", None)
+        cache.put(t.key, result, blob)
         engine.evaluations += 1
         results[t.point_id] = result
         progress.finished(f"{t.point_id}: {describe(result)}")
