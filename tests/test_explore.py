@@ -284,3 +284,21 @@ def test_pnr_front_places_and_routes_the_best_fpga_point(pool_run, tmp_path, cap
     # the planner's multiplier count is exact (README, benchmarks/hardware.py): nextpnr agrees
     assert r["mult18"] == r["mult18_estimated"] and int(r["lut"]) > 0
     assert all(q["mult18_source"] == "estimated" and q["fmax_mhz"] == "" for q in fpga if q is not r)
+
+
+def test_ga_strategy_through_the_cli(tmp_path, capsys):
+    """The GA end to end with real training: 2 filter choices, populations of 2 for one lambda, 2 generations."""
+    space = tmp_path / "ga.toml"
+    space.write_text(FIXTURE.read_text().replace('strategy = "grid"', 'strategy = "ga"\nseed = 5')
+                     .replace('board = ["ecpix5", "daisy"]', 'board = "daisy"')
+                     + "\n[ga]\npopulation = 2\ngenerations = 2\nelite = 1\nlambdas = [0.0]\n")
+    out = tmp_path / "out"
+    assert main(["explore", str(space), "--out", str(out), "--workers", "1", "--no-references"]) == 0
+    rows = _table(out)
+    # the population of 2 distinct points covers both filter choices: 2 points, nothing new to breed
+    assert sorted(r["filters"] for r in rows) == ["2", "3"] and all(r["board"] == "daisy" for r in rows)
+    with open(out / "ga_history.csv", newline="") as f:
+        history = list(csv.DictReader(f))
+    assert [h["generation"] for h in history] == ["0", "1"]
+    best = min(rows, key=lambda r: float(r["nmse_corner_mean"]))  # lambda 0: the fitness is 1 / NMSE
+    assert {h["best_point_id"] for h in history} == {best["point_id"]}

@@ -73,7 +73,7 @@ def run_sweep(space, out: Path, engine, command: str = "", references: bool = Tr
         computed = engine.evaluations
         placed = sweep.place_and_route(result, pnr_front) if pnr_front else 0
     refs = sweep.references(result.rows) if references else []
-    write_tables(out, result.rows, result.seconds)
+    write_tables(out, result.rows, result.seconds, result.ga_history)
     pictures = plot_fronts(out, result.rows, refs)
     write_report(out, space, result.rows, refs, pictures, command)
     shutil.rmtree(sweep.work, ignore_errors=True)

@@ -51,9 +51,11 @@ def _json_value(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def write_tables(out: Path, rows: Sequence[dict[str, Any]], seconds: dict[str, dict[str, float]]) -> None:
-    """``results.csv`` and ``results.json`` (one object per point, every knob and figure named) and
-    ``timings.csv`` (wall-clock seconds per phase: the only engine-dependent numbers, kept apart)."""
+def write_tables(out: Path, rows: Sequence[dict[str, Any]], seconds: dict[str, dict[str, float]],
+                 ga_history: Sequence[dict[str, Any]] = ()) -> None:
+    """``results.csv`` and ``results.json`` (one object per point, every knob and figure named),
+    ``timings.csv`` (wall-clock seconds per phase: the only engine-dependent numbers, kept apart) and, for
+    the GA, ``ga_history.csv`` (the best point of each population and generation)."""
     cols = columns(rows)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -73,6 +75,15 @@ def write_tables(out: Path, rows: Sequence[dict[str, Any]], seconds: dict[str, d
         w.writerow([r["point_id"], *(f"{s.get(p, 0.0):.3f}" for p in TIMING_PHASES)])
     timings = buf.getvalue()
     write_atomically(out / "timings.csv", lambda f: f.write(timings), mode="w")
+    if ga_history:
+        buf = io.StringIO()
+        cols = list(ga_history[0])
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for h in ga_history:
+            w.writerow([_csv_value(h[c]) for c in cols])
+        history = buf.getvalue()
+        write_atomically(out / "ga_history.csv", lambda f: f.write(history), mode="w")
 
 
 # -- the Pareto pictures --------------------------------------------------------------------------------
