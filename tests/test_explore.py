@@ -86,7 +86,7 @@ from pathlib import Path  # noqa: E402
 from nnhdl.cli import main  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "explore_tiny.toml"
-#: columns whose values depend on the machine, not the point (none today: timings live in timings.csv)
+#: wall-clock seconds per point: the only engine-dependent figures, kept out of results.csv/.json
 TIMING_FILE = "timings.csv"
 
 
@@ -302,3 +302,16 @@ def test_ga_strategy_through_the_cli(tmp_path, capsys):
     assert [h["generation"] for h in history] == ["0", "1"]
     best = min(rows, key=lambda r: float(r["nmse_corner_mean"]))  # lambda 0: the fitness is 1 / NMSE
     assert {h["best_point_id"] for h in history} == {best["point_id"]}
+
+
+def test_cache_entry_checks_its_model_file(tmp_path):
+    from nnhdl.explore.cache import Cache
+
+    said = []
+    cache = Cache(tmp_path / "cache", said.append)
+    cache.put("k", {"row": {"status": "ok", "x": 1.5}}, b"model bytes")
+    assert cache.get("k")["row"] == {"status": "ok", "x": 1.5} and cache.blob("k") == b"model bytes"
+    assert not list((tmp_path / "cache").glob("*.partial")) and said == []
+    (tmp_path / "cache" / "k.npz").write_bytes(b"model bytez")  # the entry names another model file
+    assert cache.get("k") is None and len(said) == 1 and "corrupted" in said[0]
+    assert not (tmp_path / "cache" / "k.json").exists() and cache.get("k") is None and len(said) == 1
