@@ -90,9 +90,9 @@ def write_tables(out: Path, rows: Sequence[dict[str, Any]], seconds: dict[str, d
 
 #: (file, cost column, axis label, boards it applies to)
 AXES = (
-    ("pareto_mult18.png", "mult18", "MULT18X18D (planner)", "fpga"),
-    ("pareto_lut.png", "lut", "LUT4 (planner estimate)", "fpga"),
-    ("pareto_dp16kd.png", "dp16kd", "DP16KD (planner)", "fpga"),
+    ("pareto_mult18.png", "mult18", "MULT18X18D (planner; ringed: nextpnr)", "fpga"),
+    ("pareto_lut.png", "lut", "LUT4 (planner estimate; ringed: nextpnr's TRELLIS_COMB)", "fpga"),
+    ("pareto_dp16kd.png", "dp16kd", "DP16KD (planner; ringed: nextpnr)", "fpga"),
     ("pareto_instructions.png", "instructions", "instructions per inference (QEMU Cortex-M7)", "daisy"),
 )
 ERROR = "nmse_corner_mean"
@@ -142,6 +142,10 @@ def plot_fronts(out: Path, rows: Sequence[dict[str, Any]], references: Sequence[
             fx, fy = [xy[i][1] for i in front], [xy[i][0] for i in front]
             ax.scatter(fx, fy, color=colour, s=26, label=f"{g} ({len(front)} on the front of {len(xy)})")
             ax.step(fx, fy, where="post", color=colour, lw=1.2)
+            placed = [m for m in members if m.get(f"{cost}_source") == "placed_and_routed"]
+            if placed:  # nextpnr's figure, not the planner's: ringed
+                ax.scatter([float(m[cost]) for m in placed], [m[ERROR] for m in placed], s=90, facecolors="none",
+                           edgecolors="k", linewidths=0.8, label="placed and routed (nextpnr)" if n == 0 else None)
             for ref in references:
                 if group_name(ref) == g and _usable(ref, cost):
                     ax.scatter([ref[cost]], [ref[ERROR]], marker="*", s=120, color=colour, edgecolors="k",
@@ -172,6 +176,8 @@ def recommend(members: Sequence[dict[str, Any]]) -> tuple[dict[str, Any] | None,
     ok = [r for r in members if r.get("status") == "ok" and math.isfinite(r.get(ERROR, math.nan))]
     if not ok:
         return None, "no point could be built and trained"
+    # a point placed and routed below its planned clock is not recommended while another one remains
+    ok = [r for r in ok if r.get("meets_clock") is not False] or ok
     good = [r for r in ok if r[ERROR] <= CORNER_GOAL[0] and r["nmse_corner_worst"] <= CORNER_GOAL[1]]
     if good:
         best = min(good, key=lambda r: (r["cost_percent"], r[ERROR], r["point_id"]))
@@ -221,6 +227,11 @@ def write_report(out: Path, space, rows: Sequence[dict[str, Any]], references: S
              "exactly from the plan, LUT/FF are estimates) unless the point was placed and routed "
              "(`--pnr-front`: nextpnr's counts, `placed_and_routed`, LUT = TRELLIS_COMB, and its Fmax); Daisy instruction counts are QEMU's (`emulated`), "
              "flash/RAM the cross-compiled build's (`compiled`).", ""]
+    missed = [r for r in rows if r.get("meets_clock") is False]
+    if missed:
+        lines += ["Placed and routed below their planned clock (not recommended): " + ", ".join(
+            f"`{r['point_id']}` (Fmax {r['fmax_mhz']} MHz < {r['clock_mhz_planned']:g})" for r in missed)
+            + ".", ""]
     groups = _groups(rows)
     for g, members in groups.items():
         best, why = recommend(members)
@@ -237,7 +248,8 @@ def write_report(out: Path, space, rows: Sequence[dict[str, Any]], references: S
                     "core)" if best["board"] == "daisy" else
                     f"{best['mult18']} MULT18X18D, {best['dp16kd']} DP16KD, ~{best['lut']} LUT4, lanes "
                     f"{best['lanes']} at {best['clock_mhz_planned']:g} MHz"
-                    + (f" (placed and routed: nextpnr's counts, Fmax {best['fmax_mhz']} MHz)"
+                    + (f" (placed and routed: nextpnr's counts, Fmax {best['fmax_mhz']} MHz"
+                       + ("" if best.get("meets_clock") else ", BELOW the planned clock") + ")"
                        if best.get("fmax_mhz_source") == "placed_and_routed" else " (planner estimates)"))
             lines += [f"**Recommended: `{best['point_id']}`** ({why}): {best['layers']} layers x "
                       f"{best['filters']} filters, kernel {best['kernel_size']}, dilation growth "
@@ -255,8 +267,12 @@ def write_report(out: Path, space, rows: Sequence[dict[str, Any]], references: S
                   + ("instructions | flash |" if cost_col == "instructions" else "MULT18 | DP16KD | ~LUT |"),
                   "|---" * (11 if cost_col == "instructions" else 12) + "|"]
         for r in front:
+            placed = r.get("lut_source") == "placed_and_routed"
             fig = (f"{r['instructions']:,.0f} | {r['flash_bytes']:,} |" if cost_col == "instructions" else
-                   f"{r['mult18']} | {r['dp16kd']} | {r['lut']} |")
+                   f"{r['mult18']} | {r['dp16kd']} | {r['lut']}"
+                   + (f" (nextpnr; Fmax {r['fmax_mhz']} MHz"
+                      + ("" if r.get("meets_clock") else f" < {r['clock_mhz_planned']:g}") + ")" if placed else "")
+                   + " |")
             lines.append(f"| `{r['point_id']}` | {r['layers']} | {r['filters']} | {r['kernel_size']} | "
                          f"{r['dilation_growth']} | {r['po2']} | {r['qformat']} | {_fmt(r[ERROR])} | "
                          f"{_fmt(r['nmse_morph_mean'])} | {fig}")
