@@ -315,3 +315,20 @@ def test_cache_entry_checks_its_model_file(tmp_path):
     (tmp_path / "cache" / "k.npz").write_bytes(b"model bytez")  # the entry names another model file
     assert cache.get("k") is None and len(said) == 1 and "corrupted" in said[0]
     assert not (tmp_path / "cache" / "k.json").exists() and cache.get("k") is None and len(said) == 1
+
+
+def test_unreachable_dask_scheduler_is_one_line_and_no_out(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    import socket
+
+    from nnhdl.explore import runner
+
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT", 2)
+    with socket.socket() as s:  # a port nothing listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        out = tmp_path / "out"
+        assert main(["explore", str(FIXTURE), "--out", str(out), "--dask", address]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--dask {address}: cannot reach the scheduler" in err[0]
+    assert not out.exists()

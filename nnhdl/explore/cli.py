@@ -42,15 +42,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from .space import load_space
 
+    from .runner import Engine
+
     space = load_space(args.space)  # before --out exists: a bad file leaves nothing behind
+    engine = Engine(workers=args.workers or os.cpu_count() or 1, dask=args.dask)
+    if args.dask:
+        engine.connect()  # an unreachable scheduler, too
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
+        engine.close()
         raise NnhdlError(f"--out {out}: cannot create it ({e.strerror or e})") from None
-    from .runner import Engine
-
-    engine = Engine(workers=args.workers or os.cpu_count() or 1, dask=args.dask)
     command = " ".join(["python -m nnhdl explore", args.space, "--out", str(args.out)]
                        + (["--pnr-front", str(args.pnr_front)] if args.pnr_front else []))
     run_sweep(space, out, engine, command, references=not args.no_references, pnr_front=args.pnr_front)

@@ -18,6 +18,8 @@ from .cache import Cache
 
 __all__ = ["Engine", "Task", "run_batch", "Progress"]
 
+#: seconds to wait for a Dask scheduler before giving up with one line
+CONNECT_TIMEOUT = 20
 #: what a worker runs: picklable by name, so a Dask worker on another machine imports the same function
 EVALUATE = "nnhdl.explore.evaluate:evaluate_point"
 
@@ -92,7 +94,7 @@ class Engine:
         except ImportError:
             raise NnhdlError("--dask needs dask.distributed; pip install 'nnhdl[explore]'") from None
         try:
-            self._client = Client(self.dask, timeout=30)
+            self._client = Client(self.dask, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             raise NnhdlError(f"--dask {self.dask}: cannot reach the scheduler ({e})") from None
 
