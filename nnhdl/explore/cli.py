@@ -24,6 +24,9 @@ __all__ = ["add_arguments", "main", "run_sweep"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.split("\n\n")[0].replace("``", "")
+    p.epilog = ("Finished points are cached in OUT/cache: the same command again skips them, an interrupted sweep "
+                "resumes. A Dask cluster: `dask scheduler` on HOST, `dask worker tcp://HOST:8786 --nworkers 1 "
+                "--nthreads 1` on each machine, then --dask tcp://HOST:8786.")
     p.add_argument("space", help="search-space file (TOML; examples/explore/*.toml documents every key)")
     p.add_argument("--out", required=True, type=output_dir,
                    help="folder for results.csv/.json, timings.csv, the Pareto PNGs, report.md and the cache")
