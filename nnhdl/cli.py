@@ -19,6 +19,7 @@ from .errors import run_cli
 EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("nnhdl.plan", "choose per-layer lanes meeting a sample rate on a board with the fewest multipliers"),
     "synth": ("nnhdl.synth", "synthesise the network for the ECP5 (yosys; --pnr: nextpnr) and print cell counts"),
+    "explore": ("nnhdl.explore.cli", "sweep model and hardware knobs: train, score and cost each point, Pareto fronts"),
 }
 
 

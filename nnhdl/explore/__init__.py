@@ -1,1 +1,2 @@
-"""Design-space exploration: sweep model and hardware knobs (first landing: the search-space file)."""
+"""Design-space exploration: sweep model and hardware knobs, train, score and cost every point, draw the
+Pareto fronts (``python -m nnhdl explore``)."""
