@@ -8,7 +8,10 @@ Two code styles, both bit-exact (``mcu.check`` proves it on every run):
     channel), each output is one chain of ``SMLAD`` (32-bit accumulator, when
     :mod:`mcu.plan` proves the exact sum fits) or ``SMLALD`` (64-bit) over
     packed weight pairs, then one ``SSAT``/``USAT`` does floor, saturation and
-    ReLU together.  po2 layers use the same instructions: on a Cortex-M7 a
+    ReLU together.  A layer's constants (per output group: the bias constants,
+    then the weight pairs tap by tap) are stored in the order the code reads
+    them, so they stream in through one pointer with ``LDM`` (four words per
+    instruction) and the tap rows with ``LDRD``.  po2 layers use the same instructions: on a Cortex-M7 a
     16x16 multiply costs no more than a shift, and the products are the same.
 ``cmsis``
     The taps are gathered into a contiguous q15 vector and every output is
@@ -29,7 +32,7 @@ from nnhdl.fixedpoint import rounding_offset
 from nnhdl.model import Model
 
 from .arith import Q412
-from .layout import dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, weight_order
+from .layout import dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open
 from .plan import LayerPlan, ModelPlan, plan_model
 from .templates import Q15_HELPERS, banner
 
@@ -43,6 +46,28 @@ def _c_array(values: list[int], per_line: int = 8) -> str:
     for i in range(0, len(values), per_line):
         lines.append("    " + ", ".join(_c_int(v) for v in values[i : i + per_line]) + ",")
     return "\n".join(lines)
+
+
+def _row_loads(lp: LayerPlan, tag: str, k: int | None = None) -> str:
+    """Load tap row ``k`` (every row when None) into ``x<tag><k>_<j>``, two words (LDRD) at a time."""
+    out = []
+    for k in range(len(lp.tap_offsets)) if k is None else [k]:
+        names = [f"x{tag}{k}_{j}" for j in range(lp.words_per_row)]
+        out.append(f"        uint32_t {', '.join(names)};\n        {{\n            const uint32_t *p = r{k};\n")
+        for j in range(0, len(names), 2):
+            chunk = names[j : j + 2]
+            out.append(f"            NNHDL_LD{len(chunk)}(p, {', '.join(chunk)});\n")
+        out.append("        }\n")
+    return "".join(out)
+
+
+def _loads(first: int, count: int, indent: str) -> str:
+    """Load weight words ``first .. first + count - 1`` into ``v<i>``, four (LDM) or fewer at a time."""
+    out = []
+    for c0 in range(first, first + count, 4):
+        names = [f"v{i}" for i in range(c0, min(c0 + 4, first + count))]
+        out.append(f"{indent}uint32_t {', '.join(names)};\n{indent}NNHDL_LD{len(names)}(w, {', '.join(names)});\n")
+    return "".join(out)
 
 
 def _c_int(v: int) -> str:
@@ -86,6 +111,17 @@ def _requant(lp: LayerPlan, model: Model, acc: str) -> str:
 AUTO_BLOCK_64 = 0
 
 
+def _stream(lp: LayerPlan, model: Model, rows: np.ndarray, block: int) -> list[int]:
+    """The layer's constant words in the order the code reads them: per output group its bias
+    constants (32-bit accumulators; 64-bit ones start from a literal), then tap-major weight pairs."""
+    out: list[int] = []
+    for grp in groups(len(rows), block):
+        if lp.acc32:
+            out += [_bias_constant(model, int(lp.layer.bias[o])) for o in grp]
+        out += rows[grp].T.reshape(-1).tolist()
+    return out
+
+
 def _layer_block(lp: LayerPlan, block: int) -> int:
     """Outputs per register block; -1 = auto (measured in benchmarks/mcu.py): four
     32-bit accumulators, but 64-bit ones (two registers each) one at a time."""
@@ -110,9 +146,11 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         wt = np.zeros((l.kernel_size, lp.in_pad, l.out_dim), dtype=np.int64)
         wt[:, : l.in_dim, :] = l.weight
         rows = np.array([_pack_pairs(wt[:, :, o].reshape(-1)) for o in range(l.out_dim)], np.int64)  # [out][word]
-        words = weight_order(rows, _layer_block(lp, block)).tolist()
+        words = _stream(lp, model, rows, _layer_block(lp, block))
         w(f"/* layer {lp.index}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} "
-          f"{l.activation}; |acc| <= {lp.acc_bound} -> {'32' if lp.acc32 else '64'}-bit accumulator */\n")
+          f"{l.activation}; accumulator in [{lp.acc_range[0]}, {lp.acc_range[1]}] -> "
+          f"{'32' if lp.acc32 else '64'}-bit; per output group: {'biases, then ' if lp.acc32 else ''}"
+          "weight pairs tap by tap */\n")
         w(f"static const int32_t {prefix}_w{lp.index}[{len(words)}] = {{\n{_c_array(words)}\n}};\n")
     # state
     w("\n/* Activation caches (circular, two channels per word) and scratch vectors. */\n")
@@ -143,39 +181,48 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
     s: list[str] = []
     w = s.append
     w(f"    /* layer {n} */\n    {{\n")
+    # a fence per layer: GCC would otherwise compute every layer's row addresses at the top and spill them
+    w("        NNHDL_FENCE(now);\n")
     nw = lp.words_per_row
-    xs = []
     for k, off in enumerate(lp.tap_offsets):
         w(f"        const uint32_t *r{k} = {row_ptr(Q412, lp, off)};\n")
-        for j in range(nw):
-            if not block:
-                w(f"        const uint32_t x{k}_{j} = r{k}[{j}];\n")
-                xs.append(f"x{k}_{j}")
-            else:
-                xs.append(f"r{k}[{j}]")
-    w(f"        const int32_t *w = {prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
+    xs = [(k, j) for k in range(len(lp.tap_offsets)) for j in range(nw)]
+    w(f"        const uint32_t *w = (const uint32_t *){prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
     final = n + 1 == len(plan.layers)
     w(f"        {'int16_t' if final else 'uint32_t'} *d = {dest(Q412, plan, n)};\n")
     acc_t, mac = ("int32_t", "NNHDL_SMLAD") if lp.acc32 else ("int64_t", "NNHDL_SMLALD")
-    taps_w = len(xs)
+    # Every constant of the layer is read once, in the order it is stored (:func:`_stream`), so the
+    # loads walk one pointer forward: LDM/LDRD, up to four words per instruction on the Cortex-M7.
     # block > 0: `block` accumulators live in registers while the taps stream
     # past once per block; 0: all taps in registers, one output after another.
-    base = 0
-    for grp in groups(l.out_dim, block):
-        for o in grp:
-            b = _bias_constant(model, int(l.bias[o]))
-            lit = _c_int(b) if lp.acc32 else f"INT64_C({b})"
-            w(f"        {acc_t} a{o} = {lit};\n")
-        for j, x in enumerate(xs):
-            if block:
-                w(f"        {{\n            const uint32_t x = {x};\n")
-                for i, o in enumerate(grp):
-                    w(f"            a{o} = {mac}(x, w[{base + j * len(grp) + i}], a{o});\n")
-                w("        }\n")
-            else:
+    nv = 0  # weight words named so far (v<n>)
+    if not block:
+        w(_row_loads(lp, ""))
+    for g, grp in enumerate(groups(l.out_dim, block)):
+        if lp.acc32:
+            for o0 in range(0, len(grp), 4):
+                names = [f"a{o}" for o in grp[o0 : o0 + 4]]
+                w(f"        int32_t {', '.join(names)};\n        NNHDL_LDH{len(names)}(w, {', '.join(names)});\n")
+        else:
+            for o in grp:
+                w(f"        int64_t a{o} = INT64_C({_bias_constant(model, int(l.bias[o]))});\n")
+        if block:
+            for k, j in xs:
+                if j == 0:  # each group reloads the rows: four accumulators leave no registers to keep them
+                    w(_row_loads(lp, f"g{g}_", k))
+                w(f"        {{\n            const uint32_t x = xg{g}_{k}_{j};\n")
+                w(_loads(nv, len(grp), "            "))
                 for o in grp:
-                    w(f"        a{o} = {mac}({x}, w[{base + j}], a{o});\n")
-        base += taps_w * len(grp)
+                    w(f"            a{o} = {mac}(x, v{nv}, a{o});\n")
+                    nv += 1
+                w("        }\n")
+        else:
+            for o in grp:
+                for t, (k, j) in enumerate(xs):
+                    if t % 4 == 0:
+                        w(_loads(nv, min(4, len(xs) - t), "        "))
+                    w(f"        a{o} = {mac}(x{k}_{j}, v{nv}, a{o});\n")
+                    nv += 1
         for o in grp:
             w(f"        const int32_t y{o} = {_requant(lp, model, f'a{o}')};\n")
             if final:

@@ -84,7 +84,7 @@ def step_open(arith: Arithmetic, plan: ModelPlan | None, prefix: str) -> str:
     """The step function's signature and, with a ``plan``, its sample counter."""
     s = f"void {arith.step_name(prefix)}(const {arith.c_type} *in, {arith.c_type} *out)\n{{\n"
     if plan is not None:
-        s += "    const uint32_t now = ++nnhdl_t;\n"
+        s += "    uint32_t now = ++nnhdl_t;\n"
         if not any(lp.has_cache for lp in plan.layers):
             s += "    (void)now;\n"
     return s
