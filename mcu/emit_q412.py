@@ -53,6 +53,9 @@ def _row_loads(lp: LayerPlan, tag: str, k: int | None = None) -> str:
     out = []
     for k in range(len(lp.tap_offsets)) if k is None else [k]:
         names = [f"x{tag}{k}_{j}" for j in range(lp.words_per_row)]
+        if not lp.has_cache:  # the step's local scratch vector: plain C, so it stays in registers
+            out.append("".join(f"        const uint32_t {x} = r{k}[{j}];\n" for j, x in enumerate(names)))
+            continue
         out.append(f"        uint32_t {', '.join(names)};\n        {{\n            const uint32_t *p = r{k};\n")
         for j in range(0, len(names), 2):
             chunk = names[j : j + 2]
@@ -140,23 +143,27 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
     w(opaque_switch(opaque))
     w(Q15_HELPERS)
     w("static inline int32_t nnhdl_min(int32_t a, int32_t b) { return a < b ? a : b; }\n")
+    # One array of every layer's constants in read order: one pointer walks through all of them.
     # weights: [out][tap words] packed pairs; taps laid out [k][in_pad]
+    body, total = [], 0
     for lp in plan.layers:
         l = lp.layer
         wt = np.zeros((l.kernel_size, lp.in_pad, l.out_dim), dtype=np.int64)
         wt[:, : l.in_dim, :] = l.weight
         rows = np.array([_pack_pairs(wt[:, :, o].reshape(-1)) for o in range(l.out_dim)], np.int64)  # [out][word]
         words = _stream(lp, model, rows, _layer_block(lp, block))
-        w(f"/* layer {lp.index}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} "
-          f"{l.activation}; accumulator in [{lp.acc_range[0]}, {lp.acc_range[1]}] -> "
-          f"{'32' if lp.acc32 else '64'}-bit; per output group: {'biases, then ' if lp.acc32 else ''}"
-          "weight pairs tap by tap */\n")
-        w(f"static const int32_t {prefix}_w{lp.index}[{len(words)}] = {{\n{_c_array(words)}\n}};\n")
+        body.append(f"    /* layer {lp.index}: {l.kind} K={l.kernel_size} d={l.dilation} {l.in_dim}->{l.out_dim} "
+                    f"{l.activation}; accumulator in [{lp.acc_range[0]}, {lp.acc_range[1]}] -> "
+                    f"{'32' if lp.acc32 else '64'}-bit; per output group: {'biases, then ' if lp.acc32 else ''}"
+                    f"weight pairs tap by tap */\n{_c_array(words)}\n")
+        total += len(words)
+    w(f"static const int32_t {prefix}_k[{total}] = {{\n{''.join(body)}}};\n")
     # state
     w("\n/* Activation caches (circular, two channels per word) and scratch vectors. */\n")
     w(state(Q412, plan))
     w("\n" + reset(plan, prefix))
     w(step_open(Q412, plan, prefix))
+    w(f"    const uint32_t *w = (const uint32_t *){prefix}_k;\n    NNHDL_OPAQUE(w);\n")
     # input packing
     first = plan.layers[0]
     dst0 = row_ptr(Q412, first, 0)
@@ -187,9 +194,8 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
     for k, off in enumerate(lp.tap_offsets):
         w(f"        const uint32_t *r{k} = {row_ptr(Q412, lp, off)};\n")
     xs = [(k, j) for k in range(len(lp.tap_offsets)) for j in range(nw)]
-    w(f"        const uint32_t *w = (const uint32_t *){prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
     final = n + 1 == len(plan.layers)
-    w(f"        {'int16_t' if final else 'uint32_t'} *d = {dest(Q412, plan, n)};\n")
+    w(f"        {'int16_t' if final else 'uint32_t'} *d;\n")
     acc_t, mac = ("int32_t", "NNHDL_SMLAD") if lp.acc32 else ("int64_t", "NNHDL_SMLALD")
     # Every constant of the layer is read once, in the order it is stored (:func:`_stream`), so the
     # loads walk one pointer forward: LDM/LDRD, up to four words per instruction on the Cortex-M7.
@@ -223,6 +229,8 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
                         w(_loads(nv, min(4, len(xs) - t), "        "))
                     w(f"        a{o} = {mac}(x{k}_{j}, v{nv}, a{o});\n")
                     nv += 1
+        if g == 0:  # where the outputs go, worked out only now (fenced): not a register held through the sums
+            w(f"        NNHDL_FENCE(now);\n        d = {dest(Q412, plan, n)};\n")
         for o in grp:
             w(f"        const int32_t y{o} = {_requant(lp, model, f'a{o}')};\n")
             if final:

@@ -1,7 +1,7 @@
 """The C layout both arithmetics share, printed for an injected :class:`mcu.arith.Arithmetic`.
 
 Activation rows: layer n reads a circular cache ``c<n>`` (power-of-two rows, one
-sample counter ``now`` for all caches) or a scratch vector ``s<n>``; a row is
+sample counter ``now`` for all caches) or a scratch vector ``s<n>`` (local to the step function); a row is
 ``arith.row_words(in_dim)`` words of ``arith.row_type``.  Output groups: the
 outputs whose accumulators live in registers together, with the weights stored
 tap-major per group so one group's loads walk forward through memory.  State,
@@ -59,14 +59,11 @@ def dest(arith: Arithmetic, plan: ModelPlan, n: int) -> str:
 
 
 def state(arith: Arithmetic, plan: ModelPlan) -> str:
-    """The activation caches, scratch vectors and the sample counter."""
+    """The activation caches and the sample counter (the state kept between samples)."""
     s = []
     for lp in plan.layers:
-        n, words = lp.index, arith.row_words(lp.layer.in_dim)
         if lp.has_cache:
-            s.append(f"static {arith.row_type} c{n}[{lp.cache_rows * words}];\n")
-        else:
-            s.append(f"static {arith.row_type} s{n}[{words}];\n")
+            s.append(f"static {arith.row_type} c{lp.index}[{lp.cache_rows * arith.row_words(lp.layer.in_dim)}];\n")
     s.append("static uint32_t nnhdl_t; /* samples since reset */\n")
     return "".join(s)
 
@@ -74,19 +71,25 @@ def state(arith: Arithmetic, plan: ModelPlan) -> str:
 def reset(plan: ModelPlan, prefix: str) -> str:
     s = [f"void {prefix}_reset(void)\n{{\n"]
     for lp in plan.layers:
-        n = lp.index
-        s.append(f"    memset(c{n}, 0, sizeof c{n});\n" if lp.has_cache else f"    memset(s{n}, 0, sizeof s{n});\n")
+        if lp.has_cache:
+            s.append(f"    memset(c{lp.index}, 0, sizeof c{lp.index});\n")
     s.append("    nnhdl_t = 0;\n}\n\n")
     return "".join(s)
 
 
 def step_open(arith: Arithmetic, plan: ModelPlan | None, prefix: str) -> str:
-    """The step function's signature and, with a ``plan``, its sample counter."""
+    """The step function's signature and, with a ``plan``, its sample counter and scratch vectors.
+
+    A 1x1 layer's input lives only within one sample, so it is a local array of the step
+    function (written whole by the layer before, read after): GCC keeps it in registers."""
     s = f"void {arith.step_name(prefix)}(const {arith.c_type} *in, {arith.c_type} *out)\n{{\n"
     if plan is not None:
         s += "    uint32_t now = ++nnhdl_t;\n"
         if not any(lp.has_cache for lp in plan.layers):
             s += "    (void)now;\n"
+        for lp in plan.layers:
+            if not lp.has_cache:
+                s += f"    {arith.row_type} s{lp.index}[{arith.row_words(lp.layer.in_dim)}];\n"
     return s
 
 

@@ -94,7 +94,10 @@ def _multiple_loads() -> str:
     explicit register variables (used as asm operands, their one supported use): r4.. for
     ``NNHDL_LD<n>``, r8.. for ``NNHDL_LDH<n>`` (so biases loaded ahead of the weights stay where
     they are).  The asm is volatile: loads keep the order the emitter prints, so GCC does not hoist
-    them all to the top and spill.  Elsewhere (the host check) plain C."""
+    them all to the top and spill.  It names no memory operand (one costs ~1% of the instructions):
+    what orders a load after the stores of the words it reads is ``NNHDL_FENCE`` (a memory clobber)
+    at the start of every layer, and that no layer reads a buffer it writes.  Elsewhere (the host
+    check) plain C."""
     arm, host = [], []
     for name, first in (("LD", 0), ("LDH", 8)):
         for n in (3, 4):
