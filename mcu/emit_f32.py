@@ -23,7 +23,7 @@ import numpy as np
 from nnhdl.model import Model
 
 from .arith import F32
-from .layout import dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, weight_order
+from .layout import copy_row, dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, store, weight_order
 from .plan import ModelPlan, plan_model
 from .templates import OPAQUE_MACRO, banner
 
@@ -80,7 +80,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         w(f"static const float {prefix}_w{lp.index}[{wt.size}] = {{\n{_array(order)}\n}};\n")
     w("\n" + state(F32, plan) + "\n" + reset(plan, prefix))
     w(step_open(F32, plan, prefix))
-    w(f"    memcpy({row_ptr(F32, plan.layers[0], 0)}, in, {model.input_dim} * sizeof(float));\n")
+    w(copy_row(F32, plan, -1, "in", model.input_dim))
     for lp in plan.layers:
         n, l = lp.index, lp.layer
         _, b = float_weights(model, n)
@@ -130,7 +130,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
                     w(f"        a{o} = a{o} > 0.0f ? a{o} : 0.0f;\n")
                     if l.relu_max is not None:
                         w(f"        a{o} = a{o} < {_f(bounds[1])} ? a{o} : {_f(bounds[1])};\n")
-                w(f"        d[{o}] = a{o};\n")
+                w(store(F32, plan, n, o, f"a{o}", "        "))
         w("    }\n")
     w("}\n")
     return "".join(s)
@@ -160,7 +160,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         w(f"static arm_matrix_instance_f32 Y{n} = {{1, {l.out_dim}, y{n}}};\n")
     w("\n" + reset(plan, prefix))
     w(step_open(F32, plan, prefix))
-    w(f"    memcpy({row_ptr(F32, plan.layers[0], 0)}, in, {model.input_dim} * sizeof(float));\n")
+    w(copy_row(F32, plan, -1, "in", model.input_dim))
     for lp in plan.layers:
         n, l = lp.index, lp.layer
         w(f"    /* layer {n} */\n")
@@ -172,7 +172,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         if bounds is not None:
             hi = _f(bounds[1]) if l.relu_max is not None else FLOAT_MAX
             w(f"    arm_clip_f32(y{n}, y{n}, 0.0f, {hi}, {l.out_dim});\n    NNHDL_TRACE(y{n}, {l.out_dim});\n")
-        w(f"    memcpy({dest(F32, plan, n)}, y{n}, {l.out_dim} * sizeof(float));\n")
+        w(copy_row(F32, plan, n, f"y{n}", l.out_dim))
     w("}\n")
     return "".join(s)
 

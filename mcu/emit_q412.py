@@ -32,7 +32,7 @@ from nnhdl.fixedpoint import rounding_offset
 from nnhdl.model import Model
 
 from .arith import Q412
-from .layout import dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open
+from .layout import dest, emit, groups, mirror, opaque_switch, reset, row_ptr, state, step_open, store
 from .plan import LayerPlan, ModelPlan, plan_model
 from .templates import Q15_HELPERS, banner
 
@@ -48,19 +48,62 @@ def _c_array(values: list[int], per_line: int = 8) -> str:
     return "\n".join(lines)
 
 
+LDRD_REACH = 1020  # bytes: the largest immediate offset of a Thumb-2 LDRD
+
+
 def _row_loads(lp: LayerPlan, tag: str, k: int | None = None) -> str:
-    """Load tap row ``k`` (every row when None) into ``x<tag><k>_<j>``, two words (LDRD) at a time."""
+    """Load tap row ``k`` (every row when None) into ``x<tag><k>_<j>``.
+
+    A cached row is a constant offset back from ``r``, the newest row (:func:`mcu.layout.row_ptr`):
+    one LDRD with that immediate per two words, or, beyond the immediate's reach, from a pointer of
+    its own.  A scratch vector is the step's local array, read in plain C so it stays in registers."""
     out = []
+    words = lp.words_per_row
     for k in range(len(lp.tap_offsets)) if k is None else [k]:
-        names = [f"x{tag}{k}_{j}" for j in range(lp.words_per_row)]
-        if not lp.has_cache:  # the step's local scratch vector: plain C, so it stays in registers
-            out.append("".join(f"        const uint32_t {x} = r{k}[{j}];\n" for j, x in enumerate(names)))
+        names = [f"x{tag}{k}_{j}" for j in range(words)]
+        if not lp.has_cache:
+            out.append("".join(f"        const uint32_t {x} = r[{j}];\n" for j, x in enumerate(names)))
             continue
-        out.append(f"        uint32_t {', '.join(names)};\n        {{\n            const uint32_t *p = r{k};\n")
-        for j in range(0, len(names), 2):
+        back = lp.tap_offsets[k] * words * 4  # bytes back from the newest row
+        base = "r"
+        out.append(f"        uint32_t {', '.join(names)};\n")
+        if back > LDRD_REACH:
+            out.append(f"        {{\n            const uint32_t *r{k} = r - {back // 4};\n")
+            base, back = f"r{k}", 0
+        for j in range(0, words, 2):
             chunk = names[j : j + 2]
-            out.append(f"            NNHDL_LD{len(chunk)}(p, {', '.join(chunk)});\n")
-        out.append("        }\n")
+            out.append(f"        NNHDL_LDO{len(chunk)}({', '.join(chunk)}, {base}, {4 * j - back});\n")
+        if base != "r":
+            out.append("        }\n")
+    return "".join(out)
+
+
+STRD_REACH = LDRD_REACH
+
+
+def _stores(plan: ModelPlan, n: int, words: list[tuple[int, str]]) -> str:
+    """Store output words ``(index, value)`` of layer n at ``d``: into a cache both copies of the
+    row (:func:`mcu.layout.mirror`), two words per STRD; into a scratch vector plain C."""
+    out = []
+    if not words:  # an even output whose word the next group completes
+        return ""
+    if plan.layers[n + 1].has_cache:
+        out += [f"        const uint32_t p{i} = {v};\n" for i, v in words]
+        back = -mirror(Q412, plan, n) * 4  # bytes from the newest row to its first copy
+        for base, off in (("d", 0), ("d", -back) if back <= STRD_REACH else (f"dm{words[0][0]}", 0)):
+            if base != "d":
+                out.append(f"        {{\n        uint32_t *{base} = d - {back // 4};\n")
+            i = 0
+            while i < len(words):
+                pair = i + 1 < len(words) and words[i][0] % 2 == 0 and words[i + 1][0] == words[i][0] + 1
+                idx = words[i][0]
+                names = f"p{idx}, p{idx + 1}" if pair else f"p{idx}"
+                out.append(f"        NNHDL_STO{2 if pair else 1}({names}, {base}, {4 * idx + off});\n")
+                i += 2 if pair else 1
+            if base != "d":
+                out.append("        }\n")
+    else:
+        out += [f"        d[{i}] = {v};\n" for i, v in words]
     return "".join(out)
 
 
@@ -167,15 +210,14 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
     # input packing
     first = plan.layers[0]
     dst0 = row_ptr(Q412, first, 0)
-    w("    {\n")
+    w("    uint32_t *io;  /* where the last layer wrote: the next one's newest input row */\n    {\n")
     w(f"        uint32_t *d = {dst0};\n")
     for j in range(first.words_per_row):
         a = f"(uint32_t)(uint16_t)in[{2 * j}]"
         if 2 * j + 1 < first.layer.in_dim:
-            w(f"        d[{j}] = {a} | ((uint32_t)(uint16_t)in[{2 * j + 1}] << 16);\n")
-        else:
-            w(f"        d[{j}] = {a};\n")
-    w("    }\n")
+            a = f"{a} | ((uint32_t)(uint16_t)in[{2 * j + 1}] << 16)"
+        w(store(Q412, plan, -1, j, a, "        "))
+    w("        io = d;\n    }\n")
     for lp in plan.layers:
         out.append(_emit_layer_unrolled(plan, lp, prefix, block))
     w("}\n")
@@ -191,8 +233,7 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
     # a fence per layer: GCC would otherwise compute every layer's row addresses at the top and spill them
     w("        NNHDL_FENCE(now);\n")
     nw = lp.words_per_row
-    for k, off in enumerate(lp.tap_offsets):
-        w(f"        const uint32_t *r{k} = {row_ptr(Q412, lp, off)};\n")
+    w("        const uint32_t *r = io;  /* the newest row of this layer's input */\n")
     xs = [(k, j) for k in range(len(lp.tap_offsets)) for j in range(nw)]
     final = n + 1 == len(plan.layers)
     w(f"        {'int16_t' if final else 'uint32_t'} *d;\n")
@@ -231,6 +272,7 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
                     nv += 1
         if g == 0:  # where the outputs go, worked out only now (fenced): not a register held through the sums
             w(f"        NNHDL_FENCE(now);\n        d = {dest(Q412, plan, n)};\n")
+        words: list[tuple[int, str]] = []
         for o in grp:
             w(f"        const int32_t y{o} = {_requant(lp, model, f'a{o}')};\n")
             if final:
@@ -238,9 +280,12 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
             elif o % 2 == 1:
                 # after ReLU the low half is already 0..max (no sign bits to clear)
                 lo = f"(uint32_t)y{o - 1}" if l.activation == "relu" else f"((uint32_t)y{o - 1} & 0xFFFFu)"
-                w(f"        d[{o // 2}] = {lo} | ((uint32_t)y{o} << 16);\n")
+                words.append((o // 2, f"{lo} | ((uint32_t)y{o} << 16)"))
             elif o == l.out_dim - 1:
-                w(f"        d[{o // 2}] = (uint32_t)y{o} & 0xFFFFu;\n")
+                words.append((o // 2, f"(uint32_t)y{o} & 0xFFFFu"))
+        w(_stores(plan, n, words))
+    if not final:
+        w("        io = d;\n")
     w("    }\n")
     return "".join(s)
 

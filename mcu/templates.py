@@ -121,6 +121,14 @@ def _multiple_loads() -> str:
                '#define NNHDL_LD1(p, a) __asm__ __volatile__("ldr %0, [%1], #4" : "=&r"(a), "+r"(p))\n')
     host.append("#define NNHDL_LD2(p, a, b) do { (a) = (p)[0]; (b) = (p)[1]; (p) += 2; } while (0)\n"
                 "#define NNHDL_LD1(p, a) ((a) = *(p)++)\n")
+    arm.append('#define NNHDL_LDO2(a, b, p, off) __asm__ __volatile__("ldrd %0, %1, [%2, #" #off "]" : "=&r"(a), "=&r"(b) : "r"(p))\n'
+               '#define NNHDL_LDO1(a, p, off) __asm__ __volatile__("ldr %0, [%1, #" #off "]" : "=r"(a) : "r"(p))\n')
+    host.append("#define NNHDL_LDO2(a, b, p, off) do { (a) = (p)[(off) / 4]; (b) = (p)[(off) / 4 + 1]; } while (0)\n"
+                "#define NNHDL_LDO1(a, p, off) ((a) = (p)[(off) / 4])\n")
+    arm.append('#define NNHDL_STO2(a, b, p, off) __asm__ __volatile__("strd %0, %1, [%2, #" #off "]" : : "r"(a), "r"(b), "r"(p) : "memory")\n'
+               '#define NNHDL_STO1(a, p, off) __asm__ __volatile__("str %0, [%1, #" #off "]" : : "r"(a), "r"(p) : "memory")\n')
+    host.append("#define NNHDL_STO2(a, b, p, off) do { (p)[(off) / 4] = (a); (p)[(off) / 4 + 1] = (b); } while (0)\n"
+                "#define NNHDL_STO1(a, p, off) ((p)[(off) / 4] = (a))\n")
     return ("\n/* NNHDL_LD<n>(p, a, ...): the next n words at p into a, ...; p moves past them (one LDM/LDRD). */\n"
             "#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__GNUC__)\n" + "".join(arm)
             + "#else\n" + "".join(host) + "#endif\n")
