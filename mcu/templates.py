@@ -187,3 +187,29 @@ static inline int32_t nnhdl_sat64(int64_t v, int32_t lo, int32_t hi)
 /* Keep GCC from turning the weight loads into MOVW/MOVT pairs (two
    instructions per word instead of one load); measured in benchmarks/mcu.py. */
 """ + OPAQUE_MACRO
+
+
+def _float_loads() -> str:
+    """``NNHDL_FLD<n>(p, a, ...)``: the next n floats at ``p`` into ``a, ...``, ``p`` moved past them.
+
+    On the Cortex-M7 one VLDM; its register list must be consecutive, so the destinations are
+    pinned to s24.. for the load (explicit register variables as asm operands, as
+    :func:`_multiple_loads`); plain C elsewhere."""
+    arm, host = [], []
+    for n in range(1, 9):
+        args = ", ".join(f"a{i}" for i in range(n))
+        regs = [f"nnhdl_s{24 + i}" for i in range(n)]
+        decl = ", ".join(f'{r} __asm__("s{24 + i}")' for i, r in enumerate(regs))
+        outs = ", ".join(f'"=t"({r})' for r in regs)
+        lst = ", ".join(f"%{i}" for i in range(n))
+        sets = " ".join(f"(a{i}) = {r};" for i, r in enumerate(regs))
+        arm.append(f"#define NNHDL_FLD{n}(p, {args}) do {{ register float {decl}; \\\n"
+                   f'        __asm__ __volatile__("vldmia %{n}!, {{{lst}}}" : {outs}, "+r"(p)); {sets} }} while (0)\n')
+        host.append(f"#define NNHDL_FLD{n}(p, {args}) do {{ "
+                    + " ".join(f"(a{i}) = (p)[{i}];" for i in range(n)) + f" (p) += {n}; }} while (0)\n")
+    return ("/* NNHDL_FLD<n>(p, a, ...): the next n floats at p into a, ...; p moves past them (one VLDM). */\n"
+            "#if defined(__ARM_FP) && defined(__GNUC__)\n" + "".join(arm) + "#else\n" + "".join(host) + "#endif\n")
+
+
+#: The float path's multiple loads (see :func:`_float_loads`).
+F32_LOADS = _float_loads()
