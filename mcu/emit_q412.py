@@ -254,15 +254,15 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
             for o in grp:
                 w(f"        int64_t a{o} = INT64_C({_bias_constant(model, int(l.bias[o]))});\n")
         if block:
+            start, end = nv, nv + len(xs) * len(grp)  # this group's weight words
             for k, j in xs:
                 if j == 0:  # each group reloads the rows: four accumulators leave no registers to keep them
                     w(_row_loads(lp, f"g{g}_", k))
-                w(f"        {{\n            const uint32_t x = xg{g}_{k}_{j};\n")
-                w(_loads(nv, len(grp), "            "))
                 for o in grp:
-                    w(f"            a{o} = {mac}(x, v{nv}, a{o});\n")
+                    if (nv - start) % 4 == 0:  # four at a time, across taps when the group is narrower
+                        w(_loads(nv, min(4, end - nv), "        "))
+                    w(f"        a{o} = {mac}(xg{g}_{k}_{j}, v{nv}, a{o});\n")
                     nv += 1
-                w("        }\n")
         else:
             for o in grp:
                 for t, (k, j) in enumerate(xs):

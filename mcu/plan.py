@@ -123,7 +123,7 @@ class ModelPlan:
             dim = a.row_words(l.in_dim) * a.lanes  # channels of a stored row (padded)
             taps = l.kernel_size * dim
             flash += taps * l.out_dim * elem + l.out_dim * 4
-            ram += (lp.cache_rows if lp.has_cache else 1) * dim * elem + 4
+            ram += (2 * lp.cache_rows if lp.has_cache else 1) * dim * elem + 4  # caches stored twice over
             # Straight-line code: about one 4-byte instruction per row word (a q15
             # pair or one float) and weight, plus a few per output.
             code += (taps // a.lanes) * l.out_dim * 4 + l.out_dim * 12
