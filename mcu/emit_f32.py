@@ -6,7 +6,9 @@ for widths up to 24), so the float program approximates
 
 ``unrolled`` (default)
     Straight-line code per layer: taps loaded once, one fused
-    multiply-accumulate per weight in tap order starting from the bias.
+    multiply-accumulate per weight in tap order starting from the bias; the
+    weights are stored in the order they are read and come in eight per
+    ``VLDM`` through one pointer.
 ``cmsis``
     What the original firmware did, generated instead of hand-written: per
     layer ``arm_mat_mult_f32`` (1 x taps times taps x out), ``arm_add_f32``

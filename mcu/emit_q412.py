@@ -48,7 +48,28 @@ def _c_array(values: list[int], per_line: int = 8) -> str:
     return "\n".join(lines)
 
 
-LDRD_REACH = 1020  # bytes: the largest immediate offset of a Thumb-2 LDRD
+def _fits(offset: int, pair: bool) -> bool:
+    """Does a byte offset fit the immediate of a Thumb-2 LDRD/STRD (pair) or LDR/STR (one word)?"""
+    return -1020 <= offset <= 1020 if pair else -255 <= offset <= 4095
+
+
+def _pairs(words: list[int]) -> list[list[int]]:
+    """Word indices grouped for one LDRD/STRD each (an even index and the next), else alone."""
+    out: list[list[int]] = []
+    for i in words:
+        if out and len(out[-1]) == 1 and out[-1][0] % 2 == 0 and i == out[-1][0] + 1:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def _offsets(words: list[int], back: int, name: str, base: str, indent: str, ctype: str = "uint32_t") -> tuple[str, str, int]:
+    """``(opening, pointer, back)``: ``back`` bytes before ``base`` when every access fits its
+    immediate, else a pointer of its own (``name``) there, opened in a block."""
+    if all(_fits(4 * c[0] - back, len(c) == 2) for c in _pairs(words)):
+        return "", base, back
+    return f"{indent}{{\n{indent}    {ctype} *{name} = {base} - {back // 4};\n", name, 0
 
 
 def _row_loads(lp: LayerPlan, tag: str, k: int | None = None) -> str:
@@ -64,46 +85,31 @@ def _row_loads(lp: LayerPlan, tag: str, k: int | None = None) -> str:
         if not lp.has_cache:
             out.append("".join(f"        const uint32_t {x} = r[{j}];\n" for j, x in enumerate(names)))
             continue
-        back = lp.tap_offsets[k] * words * 4  # bytes back from the newest row
-        base = "r"
         out.append(f"        uint32_t {', '.join(names)};\n")
-        if back > LDRD_REACH:
-            out.append(f"        {{\n            const uint32_t *r{k} = r - {back // 4};\n")
-            base, back = f"r{k}", 0
-        for j in range(0, words, 2):
-            chunk = names[j : j + 2]
-            out.append(f"        NNHDL_LDO{len(chunk)}({', '.join(chunk)}, {base}, {4 * j - back});\n")
-        if base != "r":
-            out.append("        }\n")
+        opening, base, back = _offsets(list(range(words)), lp.tap_offsets[k] * words * 4, f"r{k}", "r", "        ",
+                                      "const uint32_t")
+        out.append(opening)
+        for c in _pairs(list(range(words))):
+            out.append(f"        NNHDL_LDO{len(c)}({', '.join(names[j] for j in c)}, {base}, {4 * c[0] - back});\n")
+        out.append("        }\n" if opening else "")
     return "".join(out)
-
-
-STRD_REACH = LDRD_REACH
 
 
 def _stores(plan: ModelPlan, n: int, words: list[tuple[int, str]]) -> str:
     """Store output words ``(index, value)`` of layer n at ``d``: into a cache both copies of the
     row (:func:`mcu.layout.mirror`), two words per STRD; into a scratch vector plain C."""
-    out = []
     if not words:  # an even output whose word the next group completes
         return ""
-    if plan.layers[n + 1].has_cache:
-        out += [f"        const uint32_t p{i} = {v};\n" for i, v in words]
-        back = -mirror(Q412, plan, n) * 4  # bytes from the newest row to its first copy
-        for base, off in (("d", 0), ("d", -back) if back <= STRD_REACH else (f"dm{words[0][0]}", 0)):
-            if base != "d":
-                out.append(f"        {{\n        uint32_t *{base} = d - {back // 4};\n")
-            i = 0
-            while i < len(words):
-                pair = i + 1 < len(words) and words[i][0] % 2 == 0 and words[i + 1][0] == words[i][0] + 1
-                idx = words[i][0]
-                names = f"p{idx}, p{idx + 1}" if pair else f"p{idx}"
-                out.append(f"        NNHDL_STO{2 if pair else 1}({names}, {base}, {4 * idx + off});\n")
-                i += 2 if pair else 1
-            if base != "d":
-                out.append("        }\n")
-    else:
-        out += [f"        d[{i}] = {v};\n" for i, v in words]
+    if not plan.layers[n + 1].has_cache:
+        return "".join(f"        d[{i}] = {v};\n" for i, v in words)
+    out = [f"        const uint32_t p{i} = {v};\n" for i, v in words]
+    idx = [i for i, _ in words]
+    for back in (0, -mirror(Q412, plan, n) * 4):  # the newest row, then its first copy
+        opening, base, rest = _offsets(idx, back, f"dm{idx[0]}", "d", "        ")
+        out.append(opening)
+        for c in _pairs(idx):
+            out.append(f"        NNHDL_STO{len(c)}({', '.join(f'p{i}' for i in c)}, {base}, {4 * c[0] - rest});\n")
+        out.append("        }\n" if opening else "")
     return "".join(out)
 
 

@@ -1,8 +1,11 @@
 """The C layout both arithmetics share, printed for an injected :class:`mcu.arith.Arithmetic`.
 
-Activation rows: layer n reads a circular cache ``c<n>`` (power-of-two rows, one
-sample counter ``now`` for all caches) or a scratch vector ``s<n>`` (local to the step function); a row is
-``arith.row_words(in_dim)`` words of ``arith.row_type``.  Output groups: the
+Activation rows: layer n reads a circular cache ``c<n>`` (power-of-two rows, stored
+twice over so its taps are constant offsets from the newest row, one sample
+counter ``now`` for all caches; :func:`row_ptr`, :func:`mirror`) or a scratch
+vector ``s<n>`` (local to the step function); a row is
+``arith.row_words(in_dim)`` words of ``arith.row_type``, and every write of a
+row goes to both copies (:func:`store`, :func:`copy_row`).  Output groups: the
 outputs whose accumulators live in registers together, with the weights stored
 tap-major per group so one group's loads walk forward through memory.  State,
 reset, the step function's opening and the style dispatch are the same text for
