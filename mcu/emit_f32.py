@@ -6,7 +6,9 @@ for widths up to 24), so the float program approximates
 
 ``unrolled`` (default)
     Straight-line code per layer: taps loaded once, one fused
-    multiply-accumulate per weight in tap order starting from the bias.
+    multiply-accumulate per weight in tap order starting from the bias; the
+    weights are stored in the order they are read and come in eight per
+    ``VLDM`` through one pointer.
 ``cmsis``
     What the original firmware did, generated instead of hand-written: per
     layer ``arm_mat_mult_f32`` (1 x taps times taps x out), ``arm_add_f32``
@@ -23,9 +25,9 @@ import numpy as np
 from nnhdl.model import Model
 
 from .arith import F32
-from .layout import dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, weight_order
+from .layout import copy_row, dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, store, weight_order
 from .plan import ModelPlan, plan_model
-from .templates import OPAQUE_MACRO, banner
+from .templates import F32_LOADS, OPAQUE_MACRO, banner
 
 __all__ = ["emit_f32", "STYLES", "float_weights"]
 
@@ -63,8 +65,15 @@ def _array(values: np.ndarray, per_line: int = 6) -> str:
 
 def _layer_block(taps: int, block: int) -> int:
     """Outputs per register block; -1 = auto (measured in benchmarks/mcu.py): up to
-    24 taps fit the 32 FPU registers, so keep them there; wider layers block 16 outputs."""
-    return block if block >= 0 else (0 if taps <= 24 else 16)
+    20 taps fit the 32 FPU registers beside the eight a VLDM of weights fills, so keep them there;
+    wider layers block 16 outputs."""
+    return block if block >= 0 else (0 if taps <= 20 else 16)
+
+
+def _loads(first: int, count: int, indent: str) -> str:
+    """Weights ``first .. first + count - 1`` (count <= 8) into ``v<i>``: one VLDM on the Cortex-M7."""
+    names = [f"v{i}" for i in range(first, first + count)]
+    return f"{indent}float {', '.join(names)};\n{indent}NNHDL_FLD{count}(w, {', '.join(names)});\n"
 
 
 def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> str:
@@ -73,14 +82,14 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
     w = s.append
     w(f'#include <math.h>\n#include <stdint.h>\n#include <string.h>\n#include "{prefix}_model.h"\n\n')
     w(opaque_switch(opaque))
-    w(OPAQUE_MACRO + "\n")
+    w(OPAQUE_MACRO + F32_LOADS + "\n")
     for lp in plan.layers:
         wt, b = float_weights(model, lp.index)
         order = weight_order(wt.T, _layer_block(lp.layer.taps, block))
         w(f"static const float {prefix}_w{lp.index}[{wt.size}] = {{\n{_array(order)}\n}};\n")
     w("\n" + state(F32, plan) + "\n" + reset(plan, prefix))
     w(step_open(F32, plan, prefix))
-    w(f"    memcpy({row_ptr(F32, plan.layers[0], 0)}, in, {model.input_dim} * sizeof(float));\n")
+    w(copy_row(F32, plan, -1, "in", model.input_dim))
     for lp in plan.layers:
         n, l = lp.index, lp.layer
         _, b = float_weights(model, n)
@@ -100,37 +109,35 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
         w(f"        float *d = {dest(F32, plan, n)};\n")
         bounds = relu_bounds(model, n)
         # block > 0: that many accumulators stay in FPU registers while the taps
-        # stream past; the sum order of every output is the same either way.
-        base = 0
+        # stream past; the sum order of every output is the same either way.  The weights are
+        # read in the order they are stored, eight per VLDM through one pointer (NNHDL_FLD<n>).
+        nv = 0  # weights named so far (v<n>)
         for grp in groups(l.out_dim, lblock):
             for o in grp:
                 w(f"        float a{o} = {_f(b[o])};\n")
             if lblock:
-                # re-base the weight pointer every few taps so every load's offset
-                # fits VLDR's 1020-byte immediate (no address arithmetic per load)
-                chunk = max(1, 240 // len(grp))
-                for j, x in enumerate(xs):
-                    if j % chunk == 0:
-                        if j:
-                            w("        }\n")
-                        w(f"        {{\n            const float *wc = w + {base + j * len(grp)};\n"
-                          "            NNHDL_OPAQUE(wc);\n")
-                    w(f"            {{\n                const float x = {x};\n")
-                    for i, o in enumerate(grp):
-                        w(f"                a{o} = fmaf(x, wc[{(j % chunk) * len(grp) + i}], a{o});\n")
-                    w("            }\n")
-                w("        }\n")
-                base += len(xs) * len(grp)
+                for x in xs:
+                    w(f"        {{\n            const float x = {x};\n")
+                    for c0 in range(0, len(grp), 8):
+                        part = grp[c0 : c0 + 8]
+                        w(_loads(nv, len(part), "            "))
+                        for o in part:
+                            w(f"            a{o} = fmaf(x, v{nv}, a{o});\n")
+                            nv += 1
+                    w("        }\n")
             else:
                 for o in grp:
                     for j, x in enumerate(xs):
-                        w(f"        a{o} = fmaf({x}, w[{o * len(xs) + j}], a{o});\n")
+                        if j % 8 == 0:
+                            w(_loads(nv, min(8, len(xs) - j), "        "))
+                        w(f"        a{o} = fmaf({x}, v{nv}, a{o});\n")
+                        nv += 1
             for o in grp:
                 if bounds is not None:
                     w(f"        a{o} = a{o} > 0.0f ? a{o} : 0.0f;\n")
                     if l.relu_max is not None:
                         w(f"        a{o} = a{o} < {_f(bounds[1])} ? a{o} : {_f(bounds[1])};\n")
-                w(f"        d[{o}] = a{o};\n")
+                w(store(F32, plan, n, o, f"a{o}", "        "))
         w("    }\n")
     w("}\n")
     return "".join(s)
@@ -160,7 +167,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         w(f"static arm_matrix_instance_f32 Y{n} = {{1, {l.out_dim}, y{n}}};\n")
     w("\n" + reset(plan, prefix))
     w(step_open(F32, plan, prefix))
-    w(f"    memcpy({row_ptr(F32, plan.layers[0], 0)}, in, {model.input_dim} * sizeof(float));\n")
+    w(copy_row(F32, plan, -1, "in", model.input_dim))
     for lp in plan.layers:
         n, l = lp.index, lp.layer
         w(f"    /* layer {n} */\n")
@@ -172,7 +179,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         if bounds is not None:
             hi = _f(bounds[1]) if l.relu_max is not None else FLOAT_MAX
             w(f"    arm_clip_f32(y{n}, y{n}, 0.0f, {hi}, {l.out_dim});\n    NNHDL_TRACE(y{n}, {l.out_dim});\n")
-        w(f"    memcpy({dest(F32, plan, n)}, y{n}, {l.out_dim} * sizeof(float));\n")
+        w(copy_row(F32, plan, n, f"y{n}", l.out_dim))
     w("}\n")
     return "".join(s)
 

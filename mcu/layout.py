@@ -1,8 +1,11 @@
 """The C layout both arithmetics share, printed for an injected :class:`mcu.arith.Arithmetic`.
 
-Activation rows: layer n reads a circular cache ``c<n>`` (power-of-two rows, one
-sample counter ``now`` for all caches) or a scratch vector ``s<n>``; a row is
-``arith.row_words(in_dim)`` words of ``arith.row_type``.  Output groups: the
+Activation rows: layer n reads a circular cache ``c<n>`` (power-of-two rows, stored
+twice over so its taps are constant offsets from the newest row, one sample
+counter ``now`` for all caches; :func:`row_ptr`, :func:`mirror`) or a scratch
+vector ``s<n>`` (local to the step function); a row is
+``arith.row_words(in_dim)`` words of ``arith.row_type``, and every write of a
+row goes to both copies (:func:`store`, :func:`copy_row`).  Output groups: the
 outputs whose accumulators live in registers together, with the weights stored
 tap-major per group so one group's loads walk forward through memory.  State,
 reset, the step function's opening and the style dispatch are the same text for
@@ -24,7 +27,7 @@ from .arith import Arithmetic, arithmetic
 from .plan import Footprint, LayerPlan, ModelPlan
 from .templates import c_ident, header
 
-__all__ = ["ExportResult", "generate", "groups", "weight_order", "row_ptr", "dest", "state", "reset", "step_open", "opaque_switch", "emit"]
+__all__ = ["ExportResult", "generate", "groups", "weight_order", "row_ptr", "dest", "mirror", "store", "copy_row", "state", "reset", "step_open", "opaque_switch", "emit"]
 
 
 def groups(out_dim: int, block: int) -> list[list[int]]:
@@ -40,33 +43,55 @@ def weight_order(rows: np.ndarray, block: int) -> np.ndarray:
 
 
 def row_ptr(arith: Arithmetic, lp: LayerPlan, offset: int) -> str:
-    """C pointer to the row ``offset`` samples back of layer ``lp``'s input."""
+    """C pointer to the row ``offset`` samples back of layer ``lp``'s input.
+
+    A cache of R rows (a power of two) is stored twice over, 2R rows: the newest row, index
+    ``now & (R-1)``, is written at that index and R rows further on, so the R rows ending at the
+    second copy are the last R samples in order, without a wrap.  Every tap of a layer is then a
+    constant offset from one pointer (an immediate in the load) instead of its own masked index."""
     n = lp.index
     if not lp.has_cache:
         return f"s{n}"
-    mask = lp.cache_rows - 1
-    # every cache length is a power of two, so (now - offset) & mask is the circular index
-    # (and 2**32 wraps cleanly)
-    idx = f"(now & {mask}u)" if offset == 0 else f"((now - {offset}u) & {mask}u)"
-    return f"(c{n} + {idx} * {arith.row_words(lp.layer.in_dim)}u)"
+    rows, words = lp.cache_rows, arith.row_words(lp.layer.in_dim)
+    # 2**32 wraps cleanly: every cache length divides it
+    return f"(c{n} + ((now & {rows - 1}u) + {rows - offset}u) * {words}u)"
 
 
 def dest(arith: Arithmetic, plan: ModelPlan, n: int) -> str:
-    """Where layer n writes: the next layer's newest row, or ``out`` after the last layer."""
+    """Where layer n writes (n = -1: the model's input): the next layer's newest row, or ``out``."""
     if n + 1 == len(plan.layers):
         return "out"
     return row_ptr(arith, plan.layers[n + 1], 0)
 
 
+def mirror(arith: Arithmetic, plan: ModelPlan, n: int) -> int:
+    """Words from where layer n writes (:func:`dest`) to the second copy it writes too; 0: none."""
+    if n + 1 == len(plan.layers) or not plan.layers[n + 1].has_cache:
+        return 0
+    nxt = plan.layers[n + 1]
+    return -nxt.cache_rows * arith.row_words(nxt.layer.in_dim)
+
+
+def copy_row(arith: Arithmetic, plan: ModelPlan, n: int, src: str, count: int) -> str:
+    """C statements: layer n's output row (n = -1: the model's input) is ``count`` values from ``src``."""
+    ptr, off = dest(arith, plan, n), mirror(arith, plan, n)
+    size = f"{count} * sizeof({arith.c_type})"
+    return "".join(f"    memcpy({p}, {src}, {size});\n" for p in ([ptr, f"{ptr} + {off}"] if off else [ptr]))
+
+
+def store(arith: Arithmetic, plan: ModelPlan, n: int, index: int, value: str, indent: str, ptr: str = "d") -> str:
+    """C statements: word ``index`` of layer n's output row (at ``ptr``; n = -1: the model's input)
+    is ``value``, in both copies of a cache row."""
+    off = mirror(arith, plan, n)
+    return "".join(f"{indent}{ptr}[{i}] = {value};\n" for i in ([index, index + off] if off else [index]))
+
+
 def state(arith: Arithmetic, plan: ModelPlan) -> str:
-    """The activation caches, scratch vectors and the sample counter."""
+    """The activation caches and the sample counter (the state kept between samples)."""
     s = []
     for lp in plan.layers:
-        n, words = lp.index, arith.row_words(lp.layer.in_dim)
         if lp.has_cache:
-            s.append(f"static {arith.row_type} c{n}[{lp.cache_rows * words}];\n")
-        else:
-            s.append(f"static {arith.row_type} s{n}[{words}];\n")
+            s.append(f"static {arith.row_type} c{lp.index}[{2 * lp.cache_rows * arith.row_words(lp.layer.in_dim)}];\n")
     s.append("static uint32_t nnhdl_t; /* samples since reset */\n")
     return "".join(s)
 
@@ -74,19 +99,25 @@ def state(arith: Arithmetic, plan: ModelPlan) -> str:
 def reset(plan: ModelPlan, prefix: str) -> str:
     s = [f"void {prefix}_reset(void)\n{{\n"]
     for lp in plan.layers:
-        n = lp.index
-        s.append(f"    memset(c{n}, 0, sizeof c{n});\n" if lp.has_cache else f"    memset(s{n}, 0, sizeof s{n});\n")
+        if lp.has_cache:
+            s.append(f"    memset(c{lp.index}, 0, sizeof c{lp.index});\n")
     s.append("    nnhdl_t = 0;\n}\n\n")
     return "".join(s)
 
 
 def step_open(arith: Arithmetic, plan: ModelPlan | None, prefix: str) -> str:
-    """The step function's signature and, with a ``plan``, its sample counter."""
+    """The step function's signature and, with a ``plan``, its sample counter and scratch vectors.
+
+    A 1x1 layer's input lives only within one sample, so it is a local array of the step
+    function (written whole by the layer before, read after): GCC keeps it in registers."""
     s = f"void {arith.step_name(prefix)}(const {arith.c_type} *in, {arith.c_type} *out)\n{{\n"
     if plan is not None:
-        s += "    const uint32_t now = ++nnhdl_t;\n"
+        s += "    uint32_t now = ++nnhdl_t;\n"
         if not any(lp.has_cache for lp in plan.layers):
             s += "    (void)now;\n"
+        for lp in plan.layers:
+            if not lp.has_cache:
+                s += f"    {arith.row_type} s{lp.index}[{arith.row_words(lp.layer.in_dim)}];\n"
     return s
 
 

@@ -5,27 +5,38 @@ layer owns an activation cache (a circular buffer, length the next power of
 two >= ``(K-1)*d + 1`` so the index wraps with one AND), which layer reads a
 plain scratch vector, and how many bytes everything takes (for the exporter's
 flash/RAM budget).  The integer emitter also needs, per layer, a *proof* of
-the accumulator width it may use: a 32-bit SMLAD accumulation is exact when
-``|bias << F| + half + sum |w| * 2**(W-1)`` fits int32 (two's complement
-wrap-around in between cannot change a final sum that fits), otherwise the
-code accumulates in 64 bits with SMLALD.
+the accumulator width it may use.  A 32-bit SMLAD accumulation is exact when
+every value the exact sum can take lies in int32: SMLAD adds modulo 2**32, so
+wrap-around in between cannot change a final sum that fits.  The range of the
+sum comes from interval arithmetic over the integer semantics
+(:func:`accumulator_range`): each input channel of a layer holds a proven
+range of mantissas -- the model's inputs the whole format, later layers the
+requantised, activated image of the previous layer's accumulator range (ReLU
+outputs are never negative, so they add only one side of their weights), and
+0 always (the caches start at zero) -- and the sum's extremes take each
+weight's product at the end of its channel's range that maximises
+(minimises) it.  A layer whose range leaves int32 accumulates in 64 bits with
+SMLALD.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from nnhdl.errors import NnhdlError
-from nnhdl.fixedpoint import rounding_offset
+from nnhdl.fixedpoint import activate, requantize, rounding_offset
 from nnhdl.model import Layer, Model
 
 from .arith import Arithmetic, arithmetic
 
-__all__ = ["LayerPlan", "ModelPlan", "plan_model", "Footprint", "DAISY_SEED_FLASH", "DAISY_SEED_RAM", "INT32_MAX"]
+__all__ = ["LayerPlan", "ModelPlan", "plan_model", "Footprint", "DAISY_SEED_FLASH", "DAISY_SEED_RAM", "INT32_MAX",
+           "INT32_MIN", "accumulator_range", "output_range"]
 
 INT32_MAX = (1 << 31) - 1
+INT32_MIN = -(1 << 31)
 # Daisy Seed (STM32H750): 128 KiB internal flash for the program, 512 KiB
 # AXI SRAM where libDaisy's linker script puts .data and .bss.
 DAISY_SEED_FLASH = 128 * 1024
@@ -46,6 +57,8 @@ class LayerPlan:
     cache_rows: int  # 0: reads a scratch vector; else circular buffer length (power of two)
     acc_bound: int  # largest |accumulator| any input can produce (with these weights)
     acc32: bool  # the exact sum provably fits int32
+    acc_range: tuple[int, int] = (0, 0)  # smallest and largest exact accumulator (rounding offset included)
+    in_range: tuple[tuple[int, int], ...] = ()  # per input channel: the mantissas it can hold
 
     @property
     def has_cache(self) -> bool:
@@ -110,7 +123,7 @@ class ModelPlan:
             dim = a.row_words(l.in_dim) * a.lanes  # channels of a stored row (padded)
             taps = l.kernel_size * dim
             flash += taps * l.out_dim * elem + l.out_dim * 4
-            ram += (lp.cache_rows if lp.has_cache else 1) * dim * elem + 4
+            ram += (2 * lp.cache_rows if lp.has_cache else 1) * dim * elem + 4  # caches stored twice over
             # Straight-line code: about one 4-byte instruction per row word (a q15
             # pair or one float) and weight, plus a few per output.
             code += (taps // a.lanes) * l.out_dim * 4 + l.out_dim * 12
@@ -119,13 +132,43 @@ class ModelPlan:
         return Footprint(flash, ram, code)
 
 
-def accumulator_bound(layer: Layer, model: Model) -> int:
-    """Largest |exact accumulator| over all inputs, for these weights (rounding offset included)."""
+Range = tuple[int, int]
+
+
+def accumulator_range(layer: Layer, model: Model, in_range: Sequence[Range]) -> list[Range]:
+    """Per output: the smallest and largest exact accumulator (bias, rounding offset included)
+    when input channel ``i`` holds any mantissa in ``in_range[i]`` (every tap of it)."""
     fmt = model.qformat
-    half = rounding_offset(fmt, model.rounding)
-    w = np.abs(layer.weight.astype(np.int64)).reshape(layer.taps, layer.out_dim)
-    per_out = w.sum(axis=0) * (1 << (fmt.width - 1)) + np.abs((layer.bias.astype(np.int64) << fmt.frac) + half)
-    return int(per_out.max()) if per_out.size else 0
+    lo = np.array([r[0] for r in in_range], dtype=object)[None, :, None]
+    hi = np.array([r[1] for r in in_range], dtype=object)[None, :, None]
+    w = layer.weight.astype(np.int64).astype(object)  # Python ints: exact for any width
+    p_lo, p_hi = w * lo, w * hi
+    base = [(int(b) << fmt.frac) + rounding_offset(fmt, model.rounding) for b in layer.bias]
+    mins = np.minimum(p_lo, p_hi).sum(axis=(0, 1))
+    maxs = np.maximum(p_lo, p_hi).sum(axis=(0, 1))
+    return [(base[o] + int(mins[o]), base[o] + int(maxs[o])) for o in range(layer.out_dim)]
+
+
+def output_range(layer: Layer, model: Model, acc: Sequence[Range]) -> list[Range]:
+    """Per output: the mantissas the layer can write (requantise and activate are monotone,
+    so the accumulator range's ends map to the output range's ends), widened to hold 0:
+    the state every cache starts from."""
+    out = []
+    for a_lo, a_hi in acc:
+        # the accumulator range's ends minus the offset that requantize adds again
+        ends = np.array([a_lo, a_hi], dtype=np.int64) - rounding_offset(model.qformat, model.rounding)
+        y = activate(requantize(np.clip(ends, -(1 << 62), 1 << 62), model.qformat, model.rounding),
+                     layer.activation, layer.relu_max)
+        out.append((min(int(y[0]), 0), max(int(y[1]), 0)))
+    return out
+
+
+def accumulator_bound(layer: Layer, model: Model, in_range: Sequence[Range] | None = None) -> int:
+    """Largest |exact accumulator| over all inputs in ``in_range`` (default: the whole format)."""
+    if in_range is None:
+        in_range = [(model.qformat.min_int, model.qformat.max_int)] * layer.in_dim
+    acc = accumulator_range(layer, model, in_range)
+    return max((max(-lo, hi) for lo, hi in acc), default=0)
 
 
 def plan_model(model: Model, arith: Arithmetic | str, *, force_acc64: bool = False) -> ModelPlan:
@@ -140,16 +183,22 @@ def plan_model(model: Model, arith: Arithmetic | str, *, force_acc64: bool = Fal
             "--arith f32"
         )
     plans = []
+    in_range: list[Range] = [(fmt.min_int, fmt.max_int)] * model.input_dim
     for n, l in enumerate(model.layers):
-        bound = accumulator_bound(l, model)
+        acc = accumulator_range(l, model, in_range)
+        a_lo = min((r[0] for r in acc), default=0)
+        a_hi = max((r[1] for r in acc), default=0)
         plans.append(
             LayerPlan(
                 index=n,
                 layer=l,
                 in_pad=l.in_dim + (l.in_dim & 1),
                 cache_rows=_next_pow2(l.cache_length) if l.kernel_size > 1 else 0,
-                acc_bound=bound,
-                acc32=(bound <= INT32_MAX) and not force_acc64,
+                acc_bound=max(-a_lo, a_hi),
+                acc32=(INT32_MIN <= a_lo and a_hi <= INT32_MAX) and not force_acc64,
+                acc_range=(a_lo, a_hi),
+                in_range=tuple(in_range),
             )
         )
+        in_range = output_range(l, model, acc)
     return ModelPlan(model, plans, a)

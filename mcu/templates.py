@@ -79,7 +79,60 @@ OPAQUE_MACRO = """#if defined(__GNUC__) && NNHDL_OPAQUE_WEIGHTS
 #else
 #define NNHDL_OPAQUE(p) ((void)0)
 #endif
+#if defined(__GNUC__)
+#define NNHDL_FENCE(v) __asm__ __volatile__("" : "+r"(v) : : "memory")
+#else
+#define NNHDL_FENCE(v) ((void)0)
+#endif
 """
+
+def _multiple_loads() -> str:
+    """``NNHDL_LD<n>(p, a, ...)``: the next n words at ``p`` into ``a, ...``, ``p`` moved past them.
+
+    On the Cortex-M7 one instruction: LDM for three or four words, LDRD for two (post-indexed).
+    An LDM's register list must ascend, so its destinations are pinned for the load with GCC's
+    explicit register variables (used as asm operands, their one supported use): r4.. for
+    ``NNHDL_LD<n>``, r8.. for ``NNHDL_LDH<n>`` (so biases loaded ahead of the weights stay where
+    they are).  The asm is volatile: loads keep the order the emitter prints, so GCC does not hoist
+    them all to the top and spill.  It names no memory operand (one costs ~1% of the instructions):
+    what orders a load after the stores of the words it reads is ``NNHDL_FENCE`` (a memory clobber)
+    at the start of every layer, and that no layer reads a buffer it writes.  Elsewhere (the host
+    check) plain C."""
+    arm, host = [], []
+    for name, first in (("LD", 0), ("LDH", 8)):
+        for n in (3, 4):
+            args = ", ".join("abcd"[:n])
+            regs = [f"nnhdl_r{first + i}" for i in range(n)]
+            decl = ", ".join(f'{r} __asm__("r{first + i}")' for i, r in enumerate(regs))
+            outs = ", ".join(f'"=r"({r})' for r in regs)
+            lst = ", ".join(f"%{i}" for i in range(n))
+            sets = " ".join(f"({a}) = {r};" for a, r in zip("abcd", regs))
+            arm.append(f"#define NNHDL_{name}{n}(p, {args}) do {{ register uint32_t {decl}; \\\n"
+                       f'        __asm__ __volatile__("ldmia %{n}!, {{{lst}}}" : {outs}, "+r"(p)); {sets} }} while (0)\n')
+            host.append(f"#define NNHDL_{name}{n}(p, {args}) do {{ "
+                        + " ".join(f"({a}) = (p)[{i}];" for i, a in enumerate("abcd"[:n])) + f" (p) += {n}; }} while (0)\n")
+        for n in (1, 2):
+            same = f"NNHDL_LD{n}" if name == "LDH" else None
+            args = ", ".join("ab"[:n])
+            if same:
+                arm.append(f"#define NNHDL_{name}{n}(p, {args}) {same}(p, {args})\n")
+                host.append(f"#define NNHDL_{name}{n}(p, {args}) {same}(p, {args})\n")
+    arm.append('#define NNHDL_LD2(p, a, b) __asm__ __volatile__("ldrd %0, %1, [%2], #8" : "=&r"(a), "=&r"(b), "+r"(p))\n'
+               '#define NNHDL_LD1(p, a) __asm__ __volatile__("ldr %0, [%1], #4" : "=&r"(a), "+r"(p))\n')
+    host.append("#define NNHDL_LD2(p, a, b) do { (a) = (p)[0]; (b) = (p)[1]; (p) += 2; } while (0)\n"
+                "#define NNHDL_LD1(p, a) ((a) = *(p)++)\n")
+    arm.append('#define NNHDL_LDO2(a, b, p, off) __asm__ __volatile__("ldrd %0, %1, [%2, #" #off "]" : "=&r"(a), "=&r"(b) : "r"(p))\n'
+               '#define NNHDL_LDO1(a, p, off) __asm__ __volatile__("ldr %0, [%1, #" #off "]" : "=r"(a) : "r"(p))\n')
+    host.append("#define NNHDL_LDO2(a, b, p, off) do { (a) = (p)[(off) / 4]; (b) = (p)[(off) / 4 + 1]; } while (0)\n"
+                "#define NNHDL_LDO1(a, p, off) ((a) = (p)[(off) / 4])\n")
+    arm.append('#define NNHDL_STO2(a, b, p, off) __asm__ __volatile__("strd %0, %1, [%2, #" #off "]" : : "r"(a), "r"(b), "r"(p) : "memory")\n'
+               '#define NNHDL_STO1(a, p, off) __asm__ __volatile__("str %0, [%1, #" #off "]" : : "r"(a), "r"(p) : "memory")\n')
+    host.append("#define NNHDL_STO2(a, b, p, off) do { (p)[(off) / 4] = (a); (p)[(off) / 4 + 1] = (b); } while (0)\n"
+                "#define NNHDL_STO1(a, p, off) ((p)[(off) / 4] = (a))\n")
+    return ("\n/* NNHDL_LD<n>(p, a, ...): the next n words at p into a, ...; p moves past them (one LDM/LDRD). */\n"
+            "#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__GNUC__)\n" + "".join(arm)
+            + "#else\n" + "".join(host) + "#endif\n")
+
 
 # Helper macros of the Q4.12 path.  On a Cortex-M with the DSP extension the
 # compiler's ACLE intrinsics are single instructions (SMLAD, SMLALD, SSAT,
@@ -124,6 +177,7 @@ static inline int32_t nnhdl_usat(int32_t v, int n)
 #define NNHDL_USAT(v, n) nnhdl_usat((v), (n))
 #endif
 
+""" + _multiple_loads() + r"""
 /* Saturate a 64-bit shifted accumulator to the format. */
 static inline int32_t nnhdl_sat64(int64_t v, int32_t lo, int32_t hi)
 {
@@ -133,3 +187,29 @@ static inline int32_t nnhdl_sat64(int64_t v, int32_t lo, int32_t hi)
 /* Keep GCC from turning the weight loads into MOVW/MOVT pairs (two
    instructions per word instead of one load); measured in benchmarks/mcu.py. */
 """ + OPAQUE_MACRO
+
+
+def _float_loads() -> str:
+    """``NNHDL_FLD<n>(p, a, ...)``: the next n floats at ``p`` into ``a, ...``, ``p`` moved past them.
+
+    On the Cortex-M7 one VLDM; its register list must be consecutive, so the destinations are
+    pinned to s24.. for the load (explicit register variables as asm operands, as
+    :func:`_multiple_loads`); plain C elsewhere."""
+    arm, host = [], []
+    for n in range(1, 9):
+        args = ", ".join(f"a{i}" for i in range(n))
+        regs = [f"nnhdl_s{24 + i}" for i in range(n)]
+        decl = ", ".join(f'{r} __asm__("s{24 + i}")' for i, r in enumerate(regs))
+        outs = ", ".join(f'"=t"({r})' for r in regs)
+        lst = ", ".join(f"%{i}" for i in range(n))
+        sets = " ".join(f"(a{i}) = {r};" for i, r in enumerate(regs))
+        arm.append(f"#define NNHDL_FLD{n}(p, {args}) do {{ register float {decl}; \\\n"
+                   f'        __asm__ __volatile__("vldmia %{n}!, {{{lst}}}" : {outs}, "+r"(p)); {sets} }} while (0)\n')
+        host.append(f"#define NNHDL_FLD{n}(p, {args}) do {{ "
+                    + " ".join(f"(a{i}) = (p)[{i}];" for i in range(n)) + f" (p) += {n}; }} while (0)\n")
+    return ("/* NNHDL_FLD<n>(p, a, ...): the next n floats at p into a, ...; p moves past them (one VLDM). */\n"
+            "#if defined(__ARM_FP) && defined(__GNUC__)\n" + "".join(arm) + "#else\n" + "".join(host) + "#endif\n")
+
+
+#: The float path's multiple loads (see :func:`_float_loads`).
+F32_LOADS = _float_loads()
