@@ -114,7 +114,7 @@ def run_row(key: str, build_root: Path, plan_only: bool, reuse: bool = False, se
     if reuse and saved.exists():
         done = json.loads(saved.read_text())
         if _design(done.get("plan", {}), done.get("rtl")) == _design(row["plan"], row["rtl"]) \
-                and done.get("seed") == seed:  # the same gates, placed the same way
+                and seed in (None, done.get("seed")):  # the same gates (and the asked-for placement seed, if any)
             done["plan"] = row["plan"]  # today's estimates beside the measured figures
             return done
         print(f"{key}: {saved} holds another plan or older RTL; building again", file=sys.stderr)
@@ -272,7 +272,8 @@ def main() -> int:
                          "estimates beside it "
                          "(long rows can run in separate invocations, then one --reuse run prints the table)")
     ap.add_argument("--seed", type=int, default=None,
-                    help="nextpnr placer seed for every row (default: nextpnr's); recorded in the row")
+                    help="nextpnr placer seed for every row (default: nextpnr's); recorded in the row. With "
+                         "--reuse, only rows placed with this seed are taken; without --seed, a row of any seed is")
     ap.add_argument("--family", default=None, metavar="BOARD",
                     help="instead: the largest fpga_wide-shaped network the planner fits on BOARD at 192 and 48 kHz")
     ap.add_argument("--fit", action="store_true",
