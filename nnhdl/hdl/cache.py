@@ -134,9 +134,9 @@ class ActivationCache(wiring.Component):
         shifted = Signal(n_reads * ew)
         m.d.comb += shifted.eq(old >> ew | Mux(d_keep, rp.data.as_value(), 0) << (ew * (n_reads - 1)))
         chunk = -(-(n_reads * ew) // copies)
-        for k, lo in enumerate(range(0, n_reads * ew, chunk)):
+        for group, lo in enumerate(range(0, n_reads * ew, chunk)):   # not `k`: that is the tap-word counter
             hi = min(lo + chunk, n_reads * ew)
-            with m.If(shift[k]):
+            with m.If(shift[group]):
                 m.d.sync += old[lo:hi].eq(shifted[lo:hi])
         vw = dim * self.width
         m.d.comb += self.o.payload.eq(Cat(*[old[t * f * ew:][:vw] for t in range(K - 1)], newest[:vw]))
