@@ -112,7 +112,7 @@ def test_flip_flops_bound_a_plan():
     (fpga_wide's shape with 51 filters: ~29.7k FF estimated for 24,288 slots; its neighbour with 52, ~30k FF,
     found no legal placement in nextpnr; with the output queue's LUT RAM counted, 52's cheapest plan is LUT-bound)."""
     from nnhdl.configs import LayerSpec, NetworkSpec
-    from nnhdl.hdl.planner import FILL
+    from nnhdl.hdl.planner import FF_FILL
 
     c = 51
     spec = NetworkSpec("wide51", 4, (LayerSpec(4, 1, c), LayerSpec(4, 4, c), LayerSpec(4, 16, c),
@@ -122,7 +122,7 @@ def test_flip_flops_bound_a_plan():
         plan(model, "colorlight_i5", sample_rate=48000)
     small = random_model("fpga_qb", seed=0)
     ok = plan(small, "colorlight_i5", sample_rate=48000)
-    assert ok.schedule.total("ff") <= FILL * PARTS["colorlight_i5"].lut
+    assert ok.schedule.total("ff") <= FF_FILL * PARTS["colorlight_i5"].lut
 
 
 def test_period_bound_when_one_output_per_cycle_is_too_slow():

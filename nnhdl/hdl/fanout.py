@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # the synthesis scripts read the constants without loading Am
     from amaranth import Module, Signal
     from amaranth.hdl import ValueLike
 
-__all__ = ["REPLICA_PREFIX", "LOCAL_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "replicated_register"]
+__all__ = ["REPLICA_PREFIX", "LOCAL_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "chain_groups",
+           "replicated_register"]
 
 #: flip-flops whose name starts with this are replicas that synthesis must keep apart
 REPLICA_PREFIX = "replica_"
@@ -31,8 +32,25 @@ REPLICA_PREFIX = "replica_"
 LOCAL_PREFIX = "local_"
 #: yosys commands (after the design is read) marking those flip-flops ``keep`` so opt_merge leaves them
 KEEP_REPLICAS = f"proc; setattr -set keep 1 w:{REPLICA_PREFIX}* w:{LOCAL_PREFIX}* %u %ci1 c:* %i"
-#: flip-flops one replica drives: a few slices' worth, so the net stays local
-LOADS_PER_REPLICA = 256
+#: flip-flops one replica drives: a few slices' worth, so the net stays local.  256 was too many:
+#: fpga_wide's critical path was one replica's 160 CE loads, one lane's tap chain, whose slots the placer
+#: spreads towards their sources (8.65 ns of routing at 111.6 MHz).
+LOADS_PER_REPLICA = 64
+
+
+def chain_groups(lanes: int, chain_len: int, width: int, loads: int = LOADS_PER_REPLICA) -> tuple[int, list[list[int]]]:
+    """Groups of at most ``loads`` flip-flops for ``lanes`` chains of ``chain_len`` items of ``width`` bits.
+
+    A group is whole neighbouring chains, or a contiguous run of one chain, so the flip-flops one replica
+    drives sit together.  Returns (number of groups, the group of item ``p`` of chain ``lane``).
+    """
+    chain_bits = chain_len * width
+    if chain_bits <= loads:
+        per = max(1, min(lanes, loads // max(1, chain_bits)))
+        return -(-lanes // per), [[lane // per] * chain_len for lane in range(lanes)]
+    run = max(1, loads // width)
+    parts = -(-chain_len // run)
+    return lanes * parts, [[lane * parts + p // run for p in range(chain_len)] for lane in range(lanes)]
 
 
 def replicated_register(m: Module, next_value: ValueLike, *, name: str, copies: int, init: int = 0) -> list[Signal]:
