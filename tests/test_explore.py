@@ -332,3 +332,29 @@ def test_unreachable_dask_scheduler_is_one_line_and_no_out(tmp_path, capsys, mon
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--dask {address}: cannot reach the scheduler" in err[0]
     assert not out.exists()
+
+
+def hold_a_core(arg: dict) -> dict:
+    """A stand-in task for the resource test: how long it ran, by the wall clock."""
+    import time
+
+    start = time.monotonic()
+    time.sleep(arg["seconds"])
+    return {"start": start, "end": time.monotonic()}
+
+
+@pytest.mark.parametrize("cores, overlap", [(1, False), (None, True)])
+def test_dask_tasks_hold_one_core_each(cores, overlap, capsys):
+    """On a worker with two threads but one declared core, two tasks never run at once (a P&R run does not
+    share its core); without the resource both threads run (the control, so the test can fail)."""
+    distributed = pytest.importorskip("dask.distributed")
+    from nnhdl.explore.runner import CORES, Engine
+
+    resources = {CORES: cores} if cores else None
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, resources=resources,
+                                  dashboard_address=None) as cluster, Engine(dask=cluster.scheduler_address) as e:
+        assert e.parallel() == (1 if cores else 2)
+        runs = sorted((r["start"], r["end"]) for _, r in
+                      e.submit_all([(f"{__name__}:hold_a_core", {"seconds": 1.0})] * 2))
+    assert (runs[1][0] < runs[0][1]) == overlap
+    assert ("--resources cores=N" in capsys.readouterr().err) == (not cores)

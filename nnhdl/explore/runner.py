@@ -22,6 +22,10 @@ __all__ = ["Engine", "Task", "run_batch", "Progress"]
 CONNECT_TIMEOUT = 20
 #: what a worker runs: picklable by name, so a Dask worker on another machine imports the same function
 EVALUATE = "nnhdl.explore.evaluate:evaluate_point"
+#: the Dask worker resource every task holds one of while it runs: training and place-and-route are each
+#: CPU-bound on one thread, so a worker started with ``--resources cores=N`` runs at most N of them at once,
+#: whatever its thread count (two P&R runs never share a core)
+CORES = "cores"
 
 
 @dataclass(frozen=True)
@@ -98,20 +102,35 @@ class Engine:
         except (OSError, TimeoutError) as e:
             raise NnhdlError(f"--dask {self.dask}: cannot reach the scheduler ({e})") from None
 
+    def _workers(self) -> list[dict[str, Any]]:
+        self.connect()
+        return list(self._client.scheduler_info().get("workers", {}).values())
+
+    def _cores_declared(self, workers: list[dict[str, Any]]) -> bool:
+        """Whether every worker declares the :data:`CORES` resource (a task asking for a resource that no
+        worker has would wait for ever, so the engine asks only when all of them have it)."""
+        return bool(workers) and all(CORES in (w.get("resources") or {}) for w in workers)
+
     def parallel(self) -> int:
-        """How many points run at once: the pool's processes, or the cluster's worker threads."""
+        """How many points run at once: the pool's processes, or the cluster's cores (else its threads)."""
         if not self.dask:
             return self.workers
-        self.connect()
-        workers = self._client.scheduler_info().get("workers", {})
-        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+        workers = self._workers()
+        if self._cores_declared(workers):
+            return max(1, int(sum(w["resources"][CORES] for w in workers)))
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
 
     def _dask(self, calls: list[tuple[str, dict[str, Any]]]):
         from dask.distributed import as_completed
 
-        self.connect()
+        workers = self._workers()
+        resources = {CORES: 1} if self._cores_declared(workers) else None
+        if resources is None and any(int(w.get("nthreads", 1)) > 1 for w in workers):
+            print(f"explore: Dask workers with several threads and no '{CORES}' resource may run two points on "
+                  f"one core; start them with --resources {CORES}=N (N = the cores each may use)",
+                  file=sys.stderr, flush=True)
         # pure=False: a point is evaluated once per submission, never deduplicated with another sweep's
-        futures = [self._client.submit(call, fn, a, pure=False) for fn, a in calls]
+        futures = [self._client.submit(call, fn, a, pure=False, resources=resources) for fn, a in calls]
         index = {f.key: n for n, f in enumerate(futures)}
         for f in as_completed(futures):
             yield index[f.key], f.result()
