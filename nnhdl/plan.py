@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--banks", type=int, default=1, choices=[1, 2],
                    help="weight banks to plan block RAM for (2 = reload while running, as the board build)")
     p.add_argument("--json", default=None, help="also write the plan to this JSON file")
+    p.add_argument("--latency-in-period", action="store_true",
+                   help="the whole latency, not only the initiation interval, must fit one sample period "
+                        "(the board's frame f -> f+2 timing; more multipliers)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -53,7 +56,8 @@ def main(args: argparse.Namespace) -> int:
     model = Model.load(args.model)
     if args.sample_rate is not None and args.sample_rate <= 0:
         raise NnhdlError(f"--sample-rate must be positive, got {args.sample_rate}")
-    p = plan(model, args.board, sample_rate=args.sample_rate, clock_mhz=args.clock_mhz, banks=args.banks)
+    p = plan(model, args.board, sample_rate=args.sample_rate, clock_mhz=args.clock_mhz, banks=args.banks,
+                         latency_in_period=args.latency_in_period)
     print(p.report())
     if args.json:
         text = json.dumps(p.to_json(), indent=1)

@@ -265,8 +265,47 @@ def test_example_spaces_are_valid():
 
     root = Path(__file__).resolve().parents[1] / "examples" / "explore"
     sizes = {p.stem: (load_space(p).strategy, len(list(grid(load_space(p))))) for p in root.glob("*.toml")}
-    # the committed grids are the 24-point sweeps of issue 11 (by their choices: 2x3x2x2 and 3x2x2x2)
-    assert sizes == {"ecpix5_192k": ("grid", 24), "daisy_48k": ("grid", 24), "colorlight_i5_192k": ("ga", 432)}
+    # the committed grids are the 24-point sweeps of issue 11 (by their choices: 2x3x2x2 and 3x2x2x2); the
+    # Colorlight space: 6 filters x 3 kernels x 2 growths x 3 po2 x 2 objectives x 2 layers x 2 rates
+    assert sizes == {"ecpix5_192k": ("grid", 24), "daisy_48k": ("grid", 24), "colorlight_i5_192k": ("ga", 864)}
+
+
+def test_committed_points_keep_their_ids_with_the_objective_knob():
+    """A knob added later (the planner objective) leaves the ids of points at its default as they were: every
+    committed row's id is the hash of its knobs with objective = "throughput", and another objective is
+    another point."""
+    import json
+
+    from nnhdl.explore.space import HARDWARE_KNOBS, MODEL_KNOBS
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "explore" / "results"
+    for sweep in ("ecpix5_192k", "daisy_48k"):
+        rows = json.loads((root / sweep / "results.json").read_text())["points"]
+        assert len(rows) >= 24
+        for r in rows:
+            knobs = {n: r[n] for n in list(MODEL_KNOBS) + list(HARDWARE_KNOBS) if n != "objective"}
+            assert point_id({**knobs, "objective": "throughput"}) == r["point_id"], (sweep, r["point_id"])
+            assert point_id({**knobs, "objective": "latency"}) != r["point_id"]
+
+
+def test_latency_objective_plans_the_whole_latency_into_one_period():
+    """The objective knob reaches the planner: "latency" plans latency <= budget (more multipliers),
+    "throughput" only the initiation interval."""
+    from nnhdl.configs import random_model
+    from nnhdl.explore.evaluate import _cost_fpga
+
+    model = random_model("fpga_qb", seed=0)
+    rows = {}
+    for objective in ("throughput", "latency"):
+        row: dict = {}
+        _cost_fpga(model, {"board": "ecpix5", "sample_rate": 192000, "clock_mhz": 0.0, "objective": objective},
+                   row, {})
+        rows[objective] = row
+    budget = 125_000_000 // 192000  # whole cycles per sample at the ECPIX-5's default 125 MHz
+    assert rows["latency"]["clock_mhz_planned"] == rows["throughput"]["clock_mhz_planned"] == 125.0
+    assert rows["latency"]["latency_cycles"] <= budget < rows["throughput"]["latency_cycles"]
+    assert rows["throughput"]["initiation_interval"] <= budget
+    assert rows["latency"]["mult18"] > rows["throughput"]["mult18"]
 
 
 def test_pnr_front_places_and_routes_the_best_fpga_point(pool_run, tmp_path, capsys):

@@ -131,6 +131,19 @@ def test_period_bound_when_one_output_per_cycle_is_too_slow():
         plan(model, "ecpix5", sample_rate=10_000_000, clock_mhz=150)  # 15 cycles < 16 outputs + 2
 
 
+def test_plan_cli_latency_in_period(tmp_path, capsys):
+    """``plan --latency-in-period`` (the explore objective "latency") fits the whole latency in one period."""
+    path = tmp_path / "m.npz"
+    random_model("fpga_qb", seed=2).save(path)
+    plans = {}
+    for flag in ([], ["--latency-in-period"]):
+        out = tmp_path / f"plan{len(flag)}.json"
+        assert main(["plan", str(path), "--sample-rate", "192000", "--json", str(out), *flag]) == 0
+        plans[bool(flag)] = json.loads(out.read_text())
+    assert plans[True]["latency_cycles"] <= plans[True]["budget_cycles"] < plans[False]["latency_cycles"]
+    assert plans[True]["mult18"] > plans[False]["mult18"]
+
+
 def test_plan_cli_json_and_refusal(tmp_path, capsys):
     path = tmp_path / "m.npz"
     random_model("fpga_wide", seed=2).save(path)

@@ -54,7 +54,9 @@ def tool_versions() -> dict[str, str]:
 def point_key(knobs: dict[str, Any], budget: dict[str, Any], dims: dict[str, int],
               versions: dict[str, str]) -> str:
     """The content hash naming a point's cache entry."""
-    blob = json.dumps({"format": CACHE_FORMAT, "knobs": knobs, "budget": budget, "dims": dims,
+    from .space import identity
+
+    blob = json.dumps({"format": CACHE_FORMAT, "knobs": identity(knobs), "budget": budget, "dims": dims,
                        "versions": versions}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 

@@ -131,7 +131,8 @@ def _cost_fpga(model, knobs: dict[str, Any], row: dict[str, Any], seconds: dict[
 
     t = time.perf_counter()
     try:
-        p = plan(model, knobs["board"], sample_rate=knobs["sample_rate"], clock_mhz=knobs["clock_mhz"] or None)
+        p = plan(model, knobs["board"], sample_rate=knobs["sample_rate"], clock_mhz=knobs["clock_mhz"] or None,
+                 latency_in_period=knobs.get("objective") == "latency")
     finally:
         seconds["plan"] = time.perf_counter() - t
     j = p.to_json()

@@ -197,7 +197,8 @@ def reproduce(r: dict[str, Any], budget: dict[str, Any], config: str) -> list[st
         cmds.append(f"python -m mcu.check --model {pid}.npz --qemu-samples 200")
     else:
         cmds.append(f"python -m nnhdl plan {pid}.npz --board {r['board']} --sample-rate {r['sample_rate']}"
-                    + (f" --clock-mhz {r['clock_mhz']:g}" if r.get("clock_mhz") else ""))
+                    + (f" --clock-mhz {r['clock_mhz']:g}" if r.get("clock_mhz") else "")
+                    + (" --latency-in-period" if r.get("objective") == "latency" else ""))
     return cmds
 
 

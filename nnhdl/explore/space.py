@@ -6,7 +6,7 @@ A TOML file with five tables (every key documented in ``examples/explore/``)::
     [budget]    steps, batch, lr, seed, score_per_point, score_length   (the same for every point)
     [model]     layers, filters, kernel_size, dilation_growth, po2, qformat, rounding, activation,
                 input_dim, output_dim
-    [hardware]  board, sample_rate, clock_mhz
+    [hardware]  board, sample_rate, clock_mhz, objective
     [ga]        population, generations, elite, mutation, lambdas
 
 A knob is a value or a list of choices.  Everything is checked before a sweep
@@ -36,7 +36,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = ["Budget", "GaSettings", "Space", "load_space", "parse_space", "point_id", "network_config",
-           "BOARDS", "PO2_PATTERNS", "MODEL_KNOBS", "HARDWARE_KNOBS", "DAISY_CLOCK_MHZ"]
+           "BOARDS", "OBJECTIVES", "LATER_KNOB_DEFAULTS", "identity", "PO2_PATTERNS", "MODEL_KNOBS", "HARDWARE_KNOBS", "DAISY_CLOCK_MHZ"]
 
 #: boards a point may target: the planner's ECP5 parts and the Daisy Seed (Cortex-M7, C back end)
 BOARDS = ("ecpix5", "colorlight_i5", "daisy")
@@ -45,6 +45,8 @@ DAISY_CLOCK_MHZ = 480.0
 #: which hidden layers are po2: none, all, the first, the last, or every other one (1st, 3rd, ...)
 PO2_PATTERNS = ("none", "all", "first", "last", "alternate")
 STRATEGIES = ("grid", "random", "ga")
+#: the planner objectives of [hardware] objective (see HARDWARE_KNOBS)
+OBJECTIVES = ("throughput", "latency")
 
 #: knob -> (type, lo, hi); the genes of the GA and the axes of the grid
 MODEL_KNOBS: dict[str, tuple[type, Any, Any]] = {
@@ -61,7 +63,13 @@ HARDWARE_KNOBS: dict[str, tuple[type, Any, Any]] = {
     "board": (str, BOARDS, None),
     "sample_rate": (int, 1, MAX_SAMPLE_RATE),
     "clock_mhz": (float, 0.0, 1000.0),  # FPGA network clock; 0: the part's default
+    # what the FPGA planner must fit in one sample period: the initiation interval (fewest multipliers), or
+    # the whole latency too (the board's frame f -> f+2 output timing)
+    "objective": (str, OBJECTIVES, None),
 }
+#: knobs added after sweeps were committed, at the value those sweeps used: a point at this value leaves the
+#: knob out of its id and cache key, so the committed points keep theirs
+LATER_KNOB_DEFAULTS: dict[str, Any] = {"objective": "throughput"}
 _FIXED_MODEL = {"input_dim": (3, 4), "output_dim": (1, 4)}
 _TABLES = ("explore", "budget", "model", "hardware", "ga")
 _EXPLORE_KEYS = {"strategy": "grid", "points": 0, "seed": 0}
@@ -116,6 +124,7 @@ class Space:
         k = {name: knobs[name] for name in self.knob_names()}
         if k["board"] == "daisy":
             k["clock_mhz"] = DAISY_CLOCK_MHZ
+            k["objective"] = LATER_KNOB_DEFAULTS["objective"]  # the C back end has one schedule
         return k
 
     def grid(self) -> list[dict[str, Any]]:
@@ -131,9 +140,14 @@ class Space:
         return math.prod(len(v) for v in self.choices.values())
 
 
+def identity(knobs: dict[str, Any]) -> dict[str, Any]:
+    """The knobs that name a point: all of them, less any :data:`LATER_KNOB_DEFAULTS` knob at its default."""
+    return {k: v for k, v in knobs.items() if k not in LATER_KNOB_DEFAULTS or v != LATER_KNOB_DEFAULTS[k]}
+
+
 def point_id(knobs: dict[str, Any]) -> str:
     """A short content hash of a point's knobs: its name in the tables, its order in every output."""
-    return hashlib.sha256(json.dumps(knobs, sort_keys=True).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps(identity(knobs), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def parse_qformat(text: str) -> QFormat:
@@ -247,7 +261,7 @@ def _choices(t: dict, name: str, table: str, spec: tuple[type, Any, Any], defaul
 
 _MODEL_DEFAULTS = {"layers": 2, "filters": 8, "kernel_size": 4, "dilation_growth": 4, "po2": "none",
                    "qformat": "Q4.12", "rounding": "floor", "activation": "relu"}
-_HARDWARE_DEFAULTS = {"board": "ecpix5", "sample_rate": 192000, "clock_mhz": 0.0}
+_HARDWARE_DEFAULTS = {"board": "ecpix5", "sample_rate": 192000, "clock_mhz": 0.0, **LATER_KNOB_DEFAULTS}
 
 
 def _parse(d: dict, where: str) -> Space:
