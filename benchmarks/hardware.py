@@ -34,6 +34,7 @@ from nnhdl.configs import random_model  # noqa: E402
 from nnhdl.errors import NnhdlError  # noqa: E402
 from nnhdl.hdl.planner import plan  # noqa: E402
 from nnhdl.model import Model  # noqa: E402
+from nnhdl.synth import PNR_CELLS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -244,9 +245,9 @@ def table(rows: list[dict]) -> str:
             return u.get(bel, {}).get("used")
 
         # nextpnr lists a cell type only when it is used: absent means 0 once a run exists
-        m = (used("MULT18X18D") or 0) if u else None
-        d = (used("DP16KD") or 0) if u else None
-        lut, ff = used("TRELLIS_COMB"), used("TRELLIS_FF")
+        m = (used(PNR_CELLS["mult18"]) or 0) if u else None
+        d = (used(PNR_CELLS["dp16kd"]) or 0) if u else None
+        lut, ff = used(PNR_CELLS["lut"]), used(PNR_CELLS["ff"])
         fmax = r.get("pnr", {}).get("fmax_mhz")
         out.append([r["row"], r["network"], r["board"], str(r["sample_rate"] // 1000), f"{p['clock_mhz']:g}",
                     ",".join(map(str, p["lanes"])), f"{p['macs_per_sample']:,}",

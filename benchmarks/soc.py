@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nnhdl.synth import PNR_CELLS  # noqa: E402
 from soc.build import BuildOptions, build  # noqa: E402
 
 
@@ -33,8 +34,9 @@ def main() -> int:
     u = r["utilisation"]
     print(f"board {r['board']}, model {r['model']['source']}, {r['sample_rate']} Hz")
     print(f"build wall time        {wall:.0f} s")
-    for bel, label in (("MULT18X18D", "MULT18X18D"), ("DP16KD", "DP16KD"), ("TRELLIS_COMB", "LUT4 (TRELLIS_COMB)"),
-                       ("TRELLIS_FF", "FF (TRELLIS_FF)")):
+    labels = {"lut": "LUT4 (TRELLIS_COMB)", "ff": "FF (TRELLIS_FF)"}
+    for figure, bel in PNR_CELLS.items():
+        label = labels.get(figure, bel)
         if bel in u:
             print(f"{label:<22} {u[bel]['used']}/{u[bel]['available']} ({100 * u[bel]['used'] / u[bel]['available']:.1f}%)")
     for clk, f in r["fmax"].items():

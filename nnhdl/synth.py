@@ -42,6 +42,9 @@ YOSYS_BEFORE_SYNTH = RECIPES[0].before
 #: 48,000 overused wires after half an hour; it routes the small networks as well
 ROUTER = "router2"
 
+#: the planner's figures -> the nextpnr utilisation line that measures each (one mapping for every report)
+PNR_CELLS = {"mult18": "MULT18X18D", "dp16kd": "DP16KD", "lut": "TRELLIS_COMB", "ff": "TRELLIS_FF"}
+
 KEY_CELLS = ("MULT18X18D", "DP16KD", "LUT4", "TRELLIS_FF", "CCU2C", "TRELLIS_DPR16X4", "PFUMX", "L6MUX21")
 
 
@@ -57,7 +60,7 @@ class SynthResult:
     def to_json(self) -> dict:
         return {"cells": self.cells, "fmax_mhz": self.fmax_mhz, "lut_mapper": self.mapper, "router": self.router,
                 "utilisation": {k: {"used": u, "available": a} for k, (u, a) in self.utilisation.items()
-                                if u or k in ("MULT18X18D", "DP16KD", "TRELLIS_COMB", "TRELLIS_FF")},
+                                if u or k in PNR_CELLS.values()},
                 "seconds": round(self.seconds, 1)}
 
 

@@ -9,13 +9,12 @@ from typing import Any, Callable
 
 from .cache import Cache, point_key, tool_versions
 from .runner import Engine, Task, run_batch
+from ..synth import PNR_CELLS  # planner figure -> nextpnr utilisation line
 from .space import Space, point_id
 
-__all__ = ["Sweep", "SweepResult", "PNR_CELLS"]
+__all__ = ["Sweep", "SweepResult"]
 
 PNR = "nnhdl.explore.evaluate:place_and_route_point"
-#: planner figure -> the nextpnr utilisation line that measures it
-PNR_CELLS = {"mult18": "MULT18X18D", "dp16kd": "DP16KD", "lut": "TRELLIS_COMB", "ff": "TRELLIS_FF"}
 
 
 @dataclass
