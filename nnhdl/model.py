@@ -159,13 +159,42 @@ class Model:
             h.update(np.ascontiguousarray(l.bias, dtype="<i8").tobytes())
         return h.hexdigest()
 
+    # -- hardware identity: plain data, so the UART loader needs neither Amaranth nor LiteX ----------------
+
+    def hardware_manifest(self) -> dict[str, Any]:
+        """The manifest without ``meta`` and ``sample_rate``: what a built network fixes (the board's
+        build options set its rate, so a model of another rate still loads)."""
+        m = self.manifest()
+        m.pop("meta")
+        m.pop("sample_rate")
+        return m
+
     def same_shapes(self, other: "Model") -> bool:
-        """True when ``other`` could be loaded into hardware built for ``self``."""
-        mine = self.manifest()
-        theirs = other.manifest()
-        for m in (mine, theirs):
-            m.pop("meta")
-        return mine == theirs
+        """True when ``other`` could be loaded into hardware built for ``self`` (equal :meth:`shape_id`)."""
+        return self.hardware_manifest() == other.hardware_manifest()
+
+    def shape_id(self) -> int:
+        """64-bit id of :meth:`hardware_manifest`: what a weight reload must match."""
+        text = json.dumps(self.hardware_manifest(), sort_keys=True).encode()
+        return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
+
+    def model_id(self) -> int:
+        """First 64 bits of :meth:`fingerprint` (weights included)."""
+        return int(self.fingerprint()[:16], 16)
+
+    def weight_address_map(self) -> list[tuple[int, str, int, int]]:
+        """``(layer, "weight"|"bias", base, length)`` for every block, in the hardware's write-address order."""
+        out, base = [], 0
+        for n, layer in enumerate(self.layers):
+            for what, arr in (("weight", layer.weight), ("bias", layer.bias)):
+                out.append((n, what, base, int(arr.size)))
+                base += int(arr.size)
+        return out
+
+    def weight_image(self) -> np.ndarray:
+        """All weights and biases as int64 mantissas, index = the hardware's weight-write address."""
+        return np.concatenate([np.asarray(a, dtype=np.int64).ravel()
+                               for layer in self.layers for a in (layer.weight, layer.bias)])
 
     # -- validation --------------------------------------------------------
 

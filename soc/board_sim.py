@@ -222,11 +222,10 @@ def _content_key(harness: str, version: str, cdc: bool, sources: list[Path]) -> 
 
 
 def _sim_build(p, dest: Path) -> SimBuild:
-    from .litex_soc import hardware_manifest, model_id, shape_id
 
     m = p.model
     return SimBuild(dest / "obj_dir" / "board_sim", dest / "csr.csv", p.rate, p.clocking, p.sys_mhz * 1e6,
-                    256.0 * p.rate, p.model_desc, hardware_manifest(m), model_id(m), shape_id(m), p.latency_frames)
+                    256.0 * p.rate, p.model_desc, m.hardware_manifest(), m.model_id(), m.shape_id(), p.latency_frames)
 
 
 def _input_key(p, harness: str, verilator_version: str) -> str:

@@ -31,7 +31,7 @@ from nnhdl.stages import run_stages
 
 from .calibration import CalConstants
 from .core import extra_frames
-from .litex_soc import BOARDS, BoardInfo, PmodSoC, hardware_manifest, model_id, pmod_io, shape_id
+from .litex_soc import BOARDS, BoardInfo, PmodSoC, pmod_io
 from .pmod_init import RATES
 from .toolchain import install_wrappers, tool_versions
 
@@ -349,9 +349,9 @@ def build(opts: BuildOptions, *, log: Callable[[str], None] = _say) -> dict:
     report = {
         "board": board.name,
         "model": {"source": model_desc, "name": model.name, "fingerprint": model.fingerprint(),
-                  "model_id": f"{model_id(model):016x}", "shape_id": f"{shape_id(model):016x}",
+                  "model_id": f"{model.model_id():016x}", "shape_id": f"{model.shape_id():016x}",
                   "params": model.params, "macs_per_sample": model.macs_per_sample,
-                  "hardware_manifest": hardware_manifest(model)},
+                  "hardware_manifest": model.hardware_manifest()},
         "sample_rate": rate,
         "clocking": clocking,
         "clocks_mhz": {"sys": sys_mhz, "audio (MCLK)": audio_hz / 1e6},

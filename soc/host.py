@@ -18,7 +18,6 @@ from nnhdl.inputs import input_file
 from nnhdl.limits import MAX_CSV_BYTES
 from nnhdl.model import Model
 
-from .litex_soc import hardware_manifest, model_id, shape_id
 from .registers import (ACTIVE_BANK, BANK_SWAP, MODEL_ID, N_WEIGHTS, PREFIX, PULSE, REGISTERS, SHAPE_ID,
                         WEIGHT_ADDR, WEIGHT_DATA, WEIGHT_READBACK, Register, register)
 
@@ -163,7 +162,7 @@ class Board:
 
 def describe_mismatch(built: dict, model: Model) -> str:
     """Name the first field where ``model`` differs from the built network's manifest."""
-    new = hardware_manifest(model)
+    new = model.hardware_manifest()
     for key in ("qformat", "rounding", "input_dim", "output_dim"):
         if built.get(key) != new.get(key):
             return f"{key} is {new.get(key)!r} but the bitstream was built for {built.get(key)!r}"
@@ -189,17 +188,15 @@ class Loaded:
 def load_weights(board: Board, model: Model, *, built_manifest: dict | None = None,
                  progress: Callable[[str], None] = lambda s: None) -> Loaded:
     """Upload, verify, switch.  Returns a summary; raises NnhdlError on any mismatch."""
-    from nnhdl.hdl.weights import weight_image
-
     model.validate()
     bank = _active_bank(board)
-    want = shape_id(model)
+    want = model.shape_id()
     have = board.read(SHAPE_ID)
     if have != want:
         why = describe_mismatch(built_manifest, model) if built_manifest else \
             f"shape id {want:016x} differs from the board's {have:016x}"
         raise NnhdlError(f"cannot load these weights without resynthesis: {why}")
-    image = weight_image(model)
+    image = model.weight_image()
     n = board.read(N_WEIGHTS)
     if n != len(image):
         raise NnhdlError(f"the board holds {n} weights, the model {len(image)}")
@@ -225,8 +222,8 @@ def load_weights(board: Board, model: Model, *, built_manifest: dict | None = No
             break
     else:
         raise NnhdlError("the bank did not switch (is audio running? the switch waits for a sample boundary)")
-    board.write(MODEL_ID, model_id(model))
-    return Loaded(len(words), 1 - bank, model_id(model))
+    board.write(MODEL_ID, model.model_id())
+    return Loaded(len(words), 1 - bank, model.model_id())
 
 
 def _active_bank(board: Board) -> int:

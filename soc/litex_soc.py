@@ -8,8 +8,6 @@ MCLK = 256·fs), pins, UARTBone and the CSR bank.  The CSR map is written to
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from nnhdl.model import Model
 from .registers import MODEL_ID, N_WEIGHTS, REGISTERS, SHAPE_ID, WEIGHT_ADDR, WEIGHT_DATA, WEIGHT_READBACK, Flow, \
     Register
 
-__all__ = ["BOARDS", "BoardInfo", "PmodSoC", "ECP5Primitives", "shape_id", "model_id", "pmod_io", "hardware_manifest"]
+__all__ = ["BOARDS", "BoardInfo", "PmodSoC", "ECP5Primitives", "pmod_io"]
 
 
 @dataclass(frozen=True)
@@ -66,25 +64,6 @@ def pmod_io(board: BoardInfo) -> list:
              Subsignal("sdin1", Pins(p["sdin1"])), Subsignal("sdout1", Pins(p["sdout1"])),
              Subsignal("lrck", Pins(p["lrck"])), Subsignal("bick", Pins(p["bick"])),
              IOStandard("LVCMOS33"))]
-
-
-def hardware_manifest(model: Model) -> dict:
-    """The manifest without ``meta`` and ``sample_rate``: what the built network fixes."""
-    m = model.manifest()
-    m.pop("meta")
-    m.pop("sample_rate")
-    return m
-
-
-def shape_id(model: Model) -> int:
-    """64-bit id of everything but the weights: what a weight reload must match."""
-    text = json.dumps(hardware_manifest(model), sort_keys=True).encode()
-    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
-
-
-def model_id(model: Model) -> int:
-    """First 64 bits of :meth:`Model.fingerprint` (weights included)."""
-    return int(model.fingerprint()[:16], 16)
 
 
 def _pll_out_mhz(pll: ECP5PLL) -> float:
@@ -169,7 +148,7 @@ class _NetworkCSRs(LiteXModule, AutoCSR):
 
     def __init__(self, model: Model, addr_width: int) -> None:
         self.addr_width = addr_width
-        resets = {MODEL_ID: model_id(model), SHAPE_ID: shape_id(model), N_WEIGHTS: model.params}
+        resets = {MODEL_ID: model.model_id(), SHAPE_ID: model.shape_id(), N_WEIGHTS: model.params}
         self.csrs = {}
         for reg in REGISTERS:  # in table order: the order of csr.csv
             kind = CSRStorage if reg.flow is Flow.CONTROL else CSRStatus

@@ -142,13 +142,12 @@ class StandInBoard:
 def stand_in_for(behaviour: str, d: Path) -> StandInBoard:
     """A board built for ``m.npz`` of the corpus (the base model) with the given behaviour."""
     from nnhdl.model import Model
-    from soc.litex_soc import shape_id
 
     base = d / ".base.npz"
     base.write_bytes(model())
     m = Model.load(base)
     base.unlink()
-    return StandInBoard(behaviour, shape_id(m), m.params)
+    return StandInBoard(behaviour, m.shape_id(), m.params)
 
 
 # -- running one command ---------------------------------------------------------

@@ -11,7 +11,6 @@ from nnhdl.configs import REFERENCE, LayerSpec, NetworkSpec, random_model, rando
 from nnhdl.errors import NnhdlError
 from nnhdl.fixedpoint import QFormat
 from nnhdl.hdl.network import Network
-from nnhdl.hdl.weights import weight_address_map, weight_image
 from nnhdl.reference import evaluate
 from nnhdl.hdl.schedule import schedule
 from nnhdl.reference import StreamingModel
@@ -85,8 +84,8 @@ def test_reset_mid_stream_restores_zero_history():
 
 def test_weight_image_matches_address_map():
     model = random_model("fpga_po2", seed=1)
-    image = weight_image(model)
-    blocks = weight_address_map(model)
+    image = model.weight_image()
+    blocks = model.weight_address_map()
     assert blocks[-1][2] + blocks[-1][3] == len(image) == model.params
     for layer, kind, base, length in blocks:
         arr = model.layers[layer].weight if kind == "weight" else model.layers[layer].bias
@@ -115,7 +114,7 @@ def test_runtime_weight_write_single_bank(name, lanes):
     loaded = random_model(name, seed=2, extreme=True)
     dut = Network(built, lanes=lanes)
     x = _inputs(built, 30, 9)
-    res = stream_through(dut, x, setup=_write_image(dut, weight_image(loaded)))
+    res = stream_through(dut, x, setup=_write_image(dut, loaded.weight_image()))
     assert np.array_equal(res.output, evaluate(loaded, x))
 
 
@@ -202,7 +201,7 @@ def test_bank_swap_under_pipelining_is_coherent(name, lanes, swap_cycle):
     b = random_model(name, seed=7, extreme=True)
     dut = Network(a, lanes=lanes, banks=2)
     x = _inputs(a, 12, 3)
-    image = weight_image(b)
+    image = b.weight_image()
     ii, lat = dut.initiation_interval, dut.latency
     out, admitted, swapped = [], [], []
 

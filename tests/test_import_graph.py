@@ -64,3 +64,15 @@ def test_module_imports_alone(module):
     p = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_weight_loader_needs_no_gateware_libraries():
+    """The UART weight loader (soc.host) and the model's hardware identity (shape id, weight image) are plain
+    data: importing and using them loads neither Amaranth, Migen nor LiteX (nor JAX)."""
+    code = ("import sys; import soc.host; from nnhdl.configs import random_model; "
+            "m = random_model('fpga_qb', seed=0); m.shape_id(); m.model_id(); m.weight_image(); "
+            "heavy = sorted({n.split('.')[0] for n in sys.modules} & {'amaranth', 'migen', 'litex', 'jax'}); "
+            "print(','.join(heavy))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip() == ""

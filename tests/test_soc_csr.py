@@ -1,7 +1,7 @@
 """The SoC's CSR block in Migen simulation, driven through a 32-bit CSR bus like UARTBone's:
 the weight upload protocol of soc.host.load_weights (address 0, then one data write per
 word, auto-increment, read-back of the shadow, bank-swap pulse) must produce exactly the
-network's weight_write port sequence of weight_image(model), and one bank_swap pulse after it."""
+network's weight_write port sequence of model.weight_image(), and one bank_swap pulse after it."""
 
 import numpy as np
 import pytest
@@ -9,8 +9,7 @@ from litex.soc.interconnect import csr_bus
 from migen import Module, Signal, run_simulation
 
 from nnhdl.hdl.network import Network
-from nnhdl.hdl.weights import weight_image
-from soc.litex_soc import _NetworkCSRs, model_id, shape_id
+from soc.litex_soc import _NetworkCSRs
 from soc.pmod import PmodTop, port_list
 from tests.soc_helpers import small_model
 
@@ -53,7 +52,7 @@ def bus_read(bus, adr):
 def test_weight_upload_through_csr_bus():
     old, new = small_model(1), small_model(2)
     dut = Harness(old)
-    image = [int(v) & 0xFFFF for v in weight_image(new)]
+    image = [int(v) & 0xFFFF for v in new.weight_image()]
     seen, pulses, readback = [], [], []
     A = dut.addr
 
@@ -85,8 +84,8 @@ def test_weight_upload_through_csr_bus():
     assert seen == list(enumerate(image))
     assert pulses == [len(image)]  # exactly one one-cycle pulse, after the last weight
     assert readback[:3] == [image[0], image[7], image[-1]]
-    assert readback[3] == shape_id(old)
-    assert model_id(old) != 0
+    assert readback[3] == old.shape_id()
+    assert old.model_id() != 0
 
 
 def test_control_registers_reach_the_core():

@@ -21,7 +21,6 @@ import pytest
 from nnhdl.configs import LayerSpec, NetworkSpec, random_model
 from nnhdl.errors import NnhdlError
 from soc.host import Board, CSRMap, describe_mismatch, load_weights
-from soc.litex_soc import hardware_manifest, model_id, shape_id
 from soc.registers import REGISTERS
 from boards.pmod import main as pmod_main
 from soc.board_sim import BoardSim, build_sim, codec_adc, uart_upload_bits, write_board_files
@@ -48,7 +47,7 @@ class FakeBoardBus:
             for i in range(n):
                 self.by_addr[a + 4 * i] = (name[3:], i, n)
         self.regs = {name[3:]: 0 for name in csrs.regs}
-        self.regs.update(model_id=model_id(model), shape_id=shape_id(model), n_weights=model.params)
+        self.regs.update(model_id=model.model_id(), shape_id=model.shape_id(), n_weights=model.params)
         self.shadow = np.zeros(model.params, np.int64)
         self.corrupt_at, self.stuck_bank = corrupt_at, stuck_bank
         self.writes_to_data = 0
@@ -87,7 +86,7 @@ def test_readback_mismatch_keeps_old_bank():
     bus = FakeBoardBus(old, csrs, corrupt_at=5)
     with pytest.raises(NnhdlError, match="read-back mismatch at 1 addresses \\(first 5\\); bank not switched"):
         load_weights(Board(bus, csrs), new)
-    assert bus.regs["active_bank"] == 0 and bus.regs["model_id"] == model_id(old)
+    assert bus.regs["active_bank"] == 0 and bus.regs["model_id"] == old.model_id()
 
 
 def test_bank_that_never_switches():
@@ -101,8 +100,8 @@ def test_bank_that_never_switches():
 def test_describe_mismatch_names_the_field():
     old = small_model(1)
     other = random_model(NetworkSpec("o", 4, (LayerSpec(3, 1, 4, "qb", "relu"), LayerSpec(2, 3, 3, "qb", "none"))), 0)
-    assert describe_mismatch(hardware_manifest(old), other) == "layer 1 dilation is 3 but the bitstream was built for 2"
-    assert "input_dim" in describe_mismatch(hardware_manifest(old), random_model(
+    assert describe_mismatch(old.hardware_manifest(), other) == "layer 1 dilation is 3 but the bitstream was built for 2"
+    assert "input_dim" in describe_mismatch(old.hardware_manifest(), random_model(
         NetworkSpec("i", 3, (LayerSpec(1, 1, 3, "qb", "none"),)), 0))
 
 

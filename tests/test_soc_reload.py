@@ -6,7 +6,6 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from nnhdl.hdl.network import Network
-from nnhdl.hdl.weights import weight_image
 from nnhdl.reference import StreamingModel
 from soc.core import BoardCore
 from tests.soc_helpers import small_model
@@ -32,7 +31,7 @@ def test_reload_while_streaming():
     rng = np.random.default_rng(5)
     n, k_swap = 40, 25
     counts = rng.integers(-30000, 30000, size=(n, 4))
-    image = weight_image(new)
+    image = new.weight_image()
     outs = []
 
     async def feeder(ctx):

@@ -32,7 +32,7 @@ from .conv import Conv1d
 from .matrix import write_latency
 from .mult import FABRIC, Multiplier
 from .schedule import resolve_lanes, schedule
-from .weights import weight_address_map, weight_address_width, weight_write_signature
+from .weights import weight_address_width, weight_write_signature
 
 __all__ = ["Network"]
 
@@ -123,7 +123,7 @@ class Network(wiring.Component):
         we, wb = Signal(), Signal()
         m.d.sync += [wa.eq(self.weight_write.addr), wd.eq(self.weight_write.data), we.eq(self.weight_write.en),
                      wb.eq(~self.active_bank if self.banks == 2 else 0)]
-        blocks = weight_address_map(model)
+        blocks = model.weight_address_map()
         for n, c in enumerate(layers):
             base = blocks[2 * n][2]
             length = blocks[2 * n][3] + blocks[2 * n + 1][3]

@@ -1,15 +1,14 @@
-"""The runtime weight address space: one mantissa per address.
+"""The runtime weight-write port: one mantissa per address.
 
-Layer by layer, the weights in the model file's own order (``weight[k, i, o]``
-flattened in C order) followed by the biases.  The order does not depend on
-``lanes`` or ``banks``, so software (the SoC driver, tests) can write
-``weight_image(model)[a]`` to address ``a`` for any hardware build; the
-Network decodes addresses into block-RAM lanes itself.
+The address space is a plain model fact (:meth:`nnhdl.model.Model.weight_image` and
+:meth:`~nnhdl.model.Model.weight_address_map`: layer by layer, the weights in the model
+file's order, then the biases), so software writes ``model.weight_image()[a]`` to address
+``a`` for any hardware build without Amaranth; the Network decodes addresses into
+block-RAM lanes itself.  This module holds the port's gate-level shape.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth import signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
@@ -17,28 +16,7 @@ from amaranth.lib.wiring import Out
 from ..model import Model
 from .arith import bits_for
 
-__all__ = ["weight_image", "weight_address_map", "weight_write_signature", "weight_address_width"]
-
-
-def weight_address_map(model: Model) -> list[tuple[int, str, int, int]]:
-    """``(layer, "weight"|"bias", base, length)`` for every block, in address order."""
-    out = []
-    base = 0
-    for n, layer in enumerate(model.layers):
-        out.append((n, "weight", base, int(layer.weight.size)))
-        base += int(layer.weight.size)
-        out.append((n, "bias", base, int(layer.bias.size)))
-        base += int(layer.bias.size)
-    return out
-
-
-def weight_image(model: Model) -> np.ndarray:
-    """All weights and biases as int64 mantissas, index = weight_write address."""
-    parts = []
-    for layer in model.layers:
-        parts.append(np.asarray(layer.weight, dtype=np.int64).ravel())
-        parts.append(np.asarray(layer.bias, dtype=np.int64).ravel())
-    return np.concatenate(parts)
+__all__ = ["weight_write_signature", "weight_address_width"]
 
 
 def weight_address_width(model: Model) -> int:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from ..errors import NnhdlError
-from ..hdl.weights import weight_image
 from ..model import Model
 
 if TYPE_CHECKING:
@@ -266,7 +265,7 @@ class VerilatorSim:
         with tempfile.TemporaryDirectory(prefix="nnhdl-vsim-") as d:
             fin, fout = Path(d) / "in.bin", Path(d) / "out.bin"
             x.astype("<i4").tofile(fin)
-            image = weight_image(self.model)
+            image = self.model.weight_image()
             fw = Path(d) / "weights.bin"
             image.astype("<i4").tofile(fw)
             proc = subprocess.Popen([str(self.exe), str(fw), str(len(image)), str(fin), str(fout), str(n), str(stall), str(seed)],
