@@ -245,7 +245,7 @@ def plan(opts: BuildOptions, *, log: Callable[[str], None] = _say, multiplier: M
         raise NnhdlError(f"the network needs {net.latency} cycles from input to output (+{margin} around it) "
                          f"but {sys_mhz:g} MHz / {rate} Hz gives only {budget} cycles per sample, and "
                          f"--latency-in-period wants the answer in frame f+2; {how}, or drop --latency-in-period")
-    mults, have = net.schedule.total("mult18"), board.device_figures["MULT18X18D"]
+    mults, have = net.schedule.total("mult18"), board.part.mult18
     if mults > have:
         raise NnhdlError(f"design does not fit: the network needs {mults} MULT18X18D, the {board.name} has "
                          f"{have}; use fewer --lanes (e.g. --lanes {max(1, have // (2 * len(model.layers)))})")

@@ -19,6 +19,7 @@ from litex.soc.cores.clock import ECP5PLL
 from litex.soc.integration.soc_core import SoCMini
 from litex.soc.interconnect.csr import AutoCSR, CSRField, CSRStatus, CSRStorage
 
+from nnhdl.hdl.planner import PARTS, Part
 from nnhdl.model import Model
 
 from .registers import MODEL_ID, N_WEIGHTS, REGISTERS, SHAPE_ID, WEIGHT_ADDR, WEIGHT_DATA, WEIGHT_READBACK, Flow, \
@@ -36,7 +37,11 @@ class BoardInfo:
     default_sys_mhz: float
     pins: dict[str, str]  # DESIGN §6
     openfpgaloader: str
-    device_figures: dict[str, int]
+
+    @property
+    def part(self) -> Part:
+        """The FPGA's resources and default clock: the planner's table, the one place they are written."""
+        return PARTS[self.name]
 
 
 BOARDS: dict[str, BoardInfo] = {
@@ -44,13 +49,13 @@ BOARDS: dict[str, BoardInfo] = {
         "ecpix5", "lambdaconcept_ecpix5", "clk100", 100e6, 100.0,
         {"mclk": "W26", "pdn": "V26", "sda": "U26", "scl": "T26", "sdin1": "T25", "sdout1": "U25",
          "lrck": "U24", "bick": "V24"},
-        "ecpix5", {"MULT18X18D": 156, "DP16KD": 208, "TRELLIS_COMB": 83640},
+        "ecpix5",
     ),
     "colorlight_i5": BoardInfo(
         "colorlight_i5", "colorlight_i5", "clk25", 25e6, 60.0,
         {"mclk": "K18", "pdn": "T18", "sda": "R17", "scl": "M17", "sdin1": "P17", "sdout1": "R18",
          "lrck": "C18", "bick": "U16"},
-        "colorlight-i5", {"MULT18X18D": 28, "DP16KD": 56, "TRELLIS_COMB": 24288},
+        "colorlight-i5",
     ),
 }
 
