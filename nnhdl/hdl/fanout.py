@@ -32,23 +32,25 @@ REPLICA_PREFIX = "replica_"
 LOCAL_PREFIX = "local_"
 #: yosys commands (after the design is read) marking those flip-flops ``keep`` so opt_merge leaves them
 KEEP_REPLICAS = f"proc; setattr -set keep 1 w:{REPLICA_PREFIX}* w:{LOCAL_PREFIX}* %u %ci1 c:* %i"
-#: flip-flops one replica drives: a few slices' worth, so the net stays local.  256 was too many:
-#: fpga_wide's critical path was one replica's 160 CE loads, one lane's tap chain, whose slots the placer
-#: spreads towards their sources (8.65 ns of routing at 111.6 MHz).
-LOADS_PER_REPLICA = 64
+#: flip-flops one replica drives: a few slices' worth, so the net stays local.  64 was tried for fpga_wide
+#: (whose critical path is one replica's 160 CE loads, 8.65 ns of routing at 111.6 MHz): its placement was
+#: estimated at 99.5 MHz and the router diverged (8,000 overused wires at iteration 25), so 256 stays.
+LOADS_PER_REPLICA = 256
 
 
 def chain_groups(lanes: int, chain_len: int, width: int, loads: int = LOADS_PER_REPLICA) -> tuple[int, list[list[int]]]:
     """Groups of at most ``loads`` flip-flops for ``lanes`` chains of ``chain_len`` items of ``width`` bits.
 
-    A group is whole neighbouring chains, or a contiguous run of one chain, so the flip-flops one replica
-    drives sit together.  Returns (number of groups, the group of item ``p`` of chain ``lane``).
+    A group is whole neighbouring chains, or one of a chain's contiguous runs of equal length, so the
+    flip-flops one replica drives sit together.  Returns (number of groups, the group of item ``p`` of
+    chain ``lane``).
     """
     chain_bits = chain_len * width
     if chain_bits <= loads:
         per = max(1, min(lanes, loads // max(1, chain_bits)))
         return -(-lanes // per), [[lane // per] * chain_len for lane in range(lanes)]
-    run = max(1, loads // width)
+    parts = -(-chain_bits // loads)
+    run = -(-chain_len // parts)
     parts = -(-chain_len // run)
     return lanes * parts, [[lane * parts + p // run for p in range(chain_len)] for lane in range(lanes)]
 
