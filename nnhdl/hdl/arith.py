@@ -11,6 +11,7 @@ from amaranth import Cat, Const, Mux, Value, signed, unsigned
 from amaranth.lib import data
 
 from ..fixedpoint import QFormat, rounding_offset
+from ..ops import activation as op
 
 __all__ = ["po2_layout", "requantize", "activate", "po2_product", "po2_encode", "const_mul",
            "bits_for"]
@@ -35,13 +36,8 @@ def requantize(acc: Value, fmt: QFormat, rounding: str) -> Value:
 
 
 def activate(y: Value, fmt: QFormat, activation: str, relu_max: int | None) -> Value:
-    """``fixedpoint.activate`` in gates (on an already saturated mantissa)."""
-    if activation == "none":
-        return y
-    y = Mux(y < 0, 0, y)
-    if relu_max is not None:
-        y = Mux(y > relu_max, relu_max, y)
-    return y[:fmt.width].as_signed()
+    """``fixedpoint.activate`` in gates (on an already saturated mantissa): the op's own piece."""
+    return op(activation).gates(y, fmt, relu_max)
 
 
 def po2_product(x: Value, w: data.View, fmt: QFormat) -> Value:

@@ -18,6 +18,7 @@ from typing import Sequence
 from ..errors import NnhdlError
 from ..fixedpoint import QFormat, accumulator_width
 from ..model import Layer, Model
+from ..ops import activation
 from .arith import po2_layout
 from .bram import cost as memory_cost, dp16kd, lutram_cells, ram_style, shallow
 from .cache import cache_period, cache_word
@@ -207,9 +208,10 @@ def _layer_cost(n: int, layer: Layer, lanes: int, fmt: QFormat, banks: int, fold
     bram = sum(dp16kd(*shape) for _, shape in memories)
     mult = 0 if layer.kind == "po2" else lanes * _mults_per_lane(fmt.width)
     logic, lutram, ff = raw_costs(layer, lanes, fmt, banks, fold, memories)
+    act = activation(layer.activation).cost(fmt)  # the op's own ROM, multiplier and logic (0 for none/relu)
     return LayerCost(n, layer.kind, lanes, steps(layer.taps, lanes), layer_latency(layer, lanes, fold),
-                     layer_period(layer, lanes, fold), layer.macs, mult, bram,
-                     int(LUT_SCALE * logic + COMB_PER_LUTRAM * lutram), int(FF_SCALE * ff), fold)
+                     layer_period(layer, lanes, fold), layer.macs, mult + act.mult18, bram,
+                     int(LUT_SCALE * logic + COMB_PER_LUTRAM * lutram) + act.lut, int(FF_SCALE * ff) + act.ff, fold)
 
 
 def schedule(model: Model, lanes: int | Sequence[int] | None = None, banks: int = 1,
