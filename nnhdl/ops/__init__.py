@@ -37,4 +37,4 @@ def activation(name: str) -> Activation:
 
 
 # the ops register themselves on import; a new op is one more name here
-from . import none, relu  # noqa: E402,F401  (the registry must exist first)
+from . import none, relu, tanh  # noqa: E402,F401  (the registry must exist first)
