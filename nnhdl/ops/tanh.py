@@ -6,15 +6,16 @@ The integer function (the definition every back end meets), for a saturated mant
 * segment shift ``s = max(F - 3, 0)`` (a segment is ``2**s`` mantissa units: 1/8 when F >= 3),
   segments ``N = (4 << F) >> s`` (the table covers [0, 4));
 * table ``T[i] = floor(tanh(i * 2**s / 2**F) * 2**F + 0.5)`` for ``i = 0 .. N`` and steps
-  ``D[i] = T[i+1] - T[i]`` (``T`` and ``D`` for ``i < N`` are the ROM; for Q4.12, 33 values of 13 bits);
+  ``D[i] = T[i+1] - T[i]`` (``T`` and ``D`` for ``i < N`` are the ROM; for Q4.12, 32 x (12 + 9) bits);
 * ``a = |y|`` (``2**(W-1)`` for ``min_int``: it fits W unsigned bits), ``i = a >> s``,
   ``r = a & (2**s - 1)``, ``h = 2**(s-1)`` (0 when s = 0);
 * ``f = 2**F`` (1.0) when ``i >= N``, else ``f = T[i] + ((D[i] * r + h) >> s)``;
 * result ``min(f, max_int)`` for ``y >= 0``, ``-f`` for ``y < 0`` (odd; ``-2**F >= min_int`` always).
 
-Hardware: the two ROMs, one ``(s+2) x s``-bit multiply (11 x 9 for Q4.12), an add, the sign
-logic. Error: linear interpolation of tanh over a segment of width ``h = 2**s / 2**F`` is within
-``h**2 / 8 * max|tanh''|`` (``max|tanh''| = 4 / (3 sqrt 3)``), the rounded table and the rounded
+Hardware: the two ROMs, one ``D x r`` multiply (at most ``(s+1) x s`` bits: 9 x 9 for Q4.12), an
+add, the sign logic, all combinational after the requantise.
+
+Error: linear interpolation of tanh over a segment of width ``h = 2**s / 2**F`` is within ``h**2 / 8 * max|tanh''|`` (``max|tanh''| = 4 / (3 sqrt 3)``), the rounded table and the rounded
 interpolation add half an output LSB each, and beyond 4, ``1 - tanh(4) < 6.8e-4`` is below the
 interpolation bound: ``|tanh_q(m) / 2**F - tanh(m / 2**F)| <= (1/8)**2 / 8 * 4 / (3 sqrt 3) + 2**-F``
 (1.75e-3 for Q4.12, about 7 LSB) for every F >= 3; for F < 3 every mantissa has its own entry
