@@ -15,7 +15,8 @@ The integer function (the definition every back end meets), for a saturated mant
 Hardware: the two ROMs, one ``D x r`` multiply (at most ``(s+1) x s`` bits: 9 x 9 for Q4.12), an
 add, the sign logic, all combinational after the requantise.
 
-Error: linear interpolation of tanh over a segment of width ``h = 2**s / 2**F`` is within ``h**2 / 8 * max|tanh''|`` (``max|tanh''| = 4 / (3 sqrt 3)``), the rounded table and the rounded
+Error: linear interpolation of tanh over a segment of width ``h = 2**s / 2**F`` is within
+``h**2 / 8 * max|tanh''|`` (``max|tanh''| = 4 / (3 sqrt 3)``), the rounded table and the rounded
 interpolation add half an output LSB each, and beyond 4, ``1 - tanh(4) < 6.8e-4`` is below the
 interpolation bound: ``|tanh_q(m) / 2**F - tanh(m / 2**F)| <= (1/8)**2 / 8 * 4 / (3 sqrt 3) + 2**-F``
 (1.75e-3 for Q4.12, about 7 LSB) for every F >= 3; for F < 3 every mantissa has its own entry
