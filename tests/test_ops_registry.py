@@ -78,26 +78,36 @@ def test_apply_stays_in_format(name):
 
 @pytest.mark.parametrize("name", OPS)
 def test_gates_equal_apply(name):
-    from amaranth import Module, Signal, signed
+    """Every mantissa of a small format through the op's gates, one per cycle, ``pipeline_stages`` late."""
+    from amaranth import ClockDomain, Const, Module, Signal, signed
     from amaranth.sim import Simulator
 
     op = ACTIVATIONS[name]
     fmt = SMALL
+    stages = op.pipeline_stages
+    assert op.cost(fmt).stages == stages
+    values = list(range(fmt.min_int, fmt.max_int + 1))
     for rm in _relu_max(op, fmt):
         m = Module()
+        m.domains.sync = ClockDomain()
         y, out = Signal(signed(fmt.width)), Signal(signed(fmt.width))
-        m.d.comb += out.eq(op.gates(y, fmt, rm))
+        m.d.comb += out.eq(op.gates(m, y, Const(1), fmt, rm))
         got = []
 
         async def bench(ctx):
-            for v in range(fmt.min_int, fmt.max_int + 1):
-                ctx.set(y, v)
-                got.append(ctx.get(out))
+            for k in range(len(values) + max(stages - 1, 0)):
+                ctx.set(y, values[min(k, len(values) - 1)])
+                if not stages:
+                    got.append(ctx.get(out))
+                await ctx.tick()
+                if stages and k >= stages - 1:
+                    got.append(ctx.get(out))
 
         sim = Simulator(m)
+        sim.add_clock(1e-6)
         sim.add_testbench(bench)
         sim.run()
-        assert got == op.apply(np.arange(fmt.min_int, fmt.max_int + 1), fmt, rm).tolist(), rm
+        assert got == op.apply(np.array(values), fmt, rm).tolist(), rm
 
 
 def _run_c(tmp_path, name: str, text: str) -> str:

@@ -115,8 +115,15 @@ def test_verilator_bit_exact(case, tmp_path, monkeypatch):
     from nnhdl.sim.verilator import VerilatorSim
 
     model, x, y = case
+    from nnhdl.hdl.schedule import schedule
+
     monkeypatch.setenv("NNHDL_CACHE", str(tmp_path / "cache"))
-    assert np.array_equal(VerilatorSim(model).run(x), y)
+    sim = VerilatorSim(model)
+    assert np.array_equal(sim.run(x), y)
+    sched = schedule(model)  # the tanh layers' three pipeline stages are in the predicted latency
+    assert sim.figures["latency_min"] == sim.figures["latency_max"] == sched.latency
+    assert sim.figures["ii_min"] == sim.figures["ii_max"] == sched.initiation_interval
+    assert np.array_equal(sim.run(x[:3000], stall=0.3, seed=3), y[:3000])  # stalls freeze the pipeline
 
 
 def test_q412_host_bit_exact(case, tmp_path):

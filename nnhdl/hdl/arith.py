@@ -7,7 +7,7 @@ weight-write address decoder never infers a hardware multiplier.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Mux, Value, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Value, signed, unsigned
 from amaranth.lib import data
 
 from ..fixedpoint import QFormat, rounding_offset
@@ -35,9 +35,10 @@ def requantize(acc: Value, fmt: QFormat, rounding: str) -> Value:
                Mux(shifted < fmt.min_int, Const(fmt.min_int, signed(fmt.width)), shifted[:fmt.width].as_signed()))
 
 
-def activate(y: Value, fmt: QFormat, activation: str, relu_max: int | None) -> Value:
-    """``fixedpoint.activate`` in gates (on an already saturated mantissa): the op's own piece."""
-    return op(activation).gates(y, fmt, relu_max)
+def activate(m: Module, y: Value, en: Value, fmt: QFormat, activation: str, relu_max: int | None) -> Value:
+    """``fixedpoint.activate`` in gates (on an already saturated mantissa): the op's own piece, its
+    ``pipeline_stages`` registers (if any) added to ``m`` and advancing while ``en``."""
+    return op(activation).gates(m, y, en, fmt, relu_max)
 
 
 def po2_product(x: Value, w: data.View, fmt: QFormat) -> Value:

@@ -19,7 +19,7 @@ import numpy as np
 from ..fixedpoint import QFormat
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
-    from amaranth import Value
+    from amaranth import Module, Value
 
 __all__ = ["Activation", "ActivationCost"]
 
@@ -54,6 +54,9 @@ class Activation:
     nonnegative: ClassVar[bool] = False
     #: weight initialisation gain (He: 2 for relu-like ops, 1 for the others)
     init_gain: ClassVar[float] = 1.0
+    #: registers between the requantised value and the activated one in :meth:`gates` (the layer's
+    #: latency grows by this many cycles; ``nnhdl.hdl.conv.layer_latency`` counts them)
+    pipeline_stages: ClassVar[int] = 0
 
     #: the pieces every op provides (the registry checks they are overridden)
     PIECES: ClassVar[tuple[str, ...]] = (
@@ -76,8 +79,10 @@ class Activation:
 
     # -- hardware -------------------------------------------------------------
 
-    def gates(self, y: "Value", fmt: QFormat, relu_max: int | None = None) -> "Value":
-        """Amaranth expression: the saturated W-bit signed mantissa -> the activated one (combinational)."""
+    def gates(self, m: "Module", y: "Value", en: "Value", fmt: QFormat, relu_max: int | None = None) -> "Value":
+        """Amaranth: the saturated W-bit signed mantissa ``y`` -> the activated one, ``pipeline_stages``
+        cycles later.  Registers the op adds to ``m`` advance only while ``en`` is high (the layer's
+        output path stalls them with the rest of the beat); 0 stages: purely combinational."""
         raise NotImplementedError
 
     def cost(self, fmt: QFormat) -> ActivationCost:

@@ -22,7 +22,7 @@ class Identity(Activation):
     def apply_float(self, y: np.ndarray, fmt: QFormat, relu_max: int | None = None) -> np.ndarray:
         return y
 
-    def gates(self, y, fmt: QFormat, relu_max: int | None = None):
+    def gates(self, m, y, en, fmt: QFormat, relu_max: int | None = None):
         return y
 
     def cost(self, fmt: QFormat) -> ActivationCost:

@@ -35,7 +35,7 @@ class Relu(Activation):
         y = np.maximum(y, 0.0)
         return y if relu_max is None else np.minimum(y, relu_max / fmt.scale)
 
-    def gates(self, y, fmt: QFormat, relu_max: int | None = None):
+    def gates(self, m, y, en, fmt: QFormat, relu_max: int | None = None):
         from amaranth import Mux
 
         y = Mux(y < 0, 0, y)

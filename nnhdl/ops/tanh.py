@@ -13,7 +13,7 @@ The integer function (the definition every back end meets), for a saturated mant
 * result ``min(f, max_int)`` for ``y >= 0``, ``-f`` for ``y < 0`` (odd; ``-2**F >= min_int`` always).
 
 Hardware: the two ROMs, one ``D x r`` multiply (at most ``(s+1) x s`` bits: 9 x 9 for Q4.12), an
-add, the sign logic, all combinational after the requantise.
+add, the sign logic, in three pipeline stages after the requantise (the layer's latency grows by 3).
 
 Error: linear interpolation of tanh over a segment of width ``h = 2**s / 2**F`` is within
 ``h**2 / 8 * max|tanh''|`` (``max|tanh''| = 4 / (3 sqrt 3)``), the rounded table and the rounded
@@ -87,6 +87,7 @@ class Tanh(Activation):
     """Piecewise-linear tanh (see the module docstring for the exact integers)."""
 
     name = "tanh"
+    pipeline_stages = 3
 
     def apply(self, y: np.ndarray, fmt: QFormat, relu_max: int | None = None) -> np.ndarray:
         y = np.asarray(y, dtype=np.int64)
@@ -103,25 +104,40 @@ class Tanh(Activation):
     def apply_float(self, y: np.ndarray, fmt: QFormat, relu_max: int | None = None) -> np.ndarray:
         return np.tanh(y)
 
-    def gates(self, y, fmt: QFormat, relu_max: int | None = None):
-        from amaranth import Array, Const, Mux, signed, unsigned
+    def gates(self, m, y, en, fmt: QFormat, relu_max: int | None = None):
+        """Three registered stages (each advancing while ``en``), so the requantise before and the
+        output shift register after keep their own cycles: (1) the requantised ``y``; (2) sign,
+        ``i >= N``, ``r`` and the two ROM words at ``i``; (3) ``D[i] * r + h`` (the multiply) beside
+        ``T[i]``; then combinationally the add, the shift, the clip and the sign."""
+        from amaranth import Array, Const, Mux, Signal, signed, unsigned
 
         s, n = segment_shift(fmt), segments(fmt)
         t, d = table(fmt)
         w = fmt.width
-        y = y.as_signed()
-        a = Mux(y < 0, -y, y)[:w].as_unsigned()  # |min_int| = 2**(W-1) fits W unsigned bits
-        i = a[s:] if s < w else Const(0, 1)
-        r = a[:s] if s else Const(0, 1)
         tw, dw = max(int(t.max()).bit_length(), 1), max(int(d.max()).bit_length(), 1)
+        rw = max(s, 1)
         ib = max((n - 1).bit_length(), 1)
+
+        def reg(value, shape, name):
+            r = Signal(shape, name=f"tanh_{name}")
+            with m.If(en):
+                m.d.sync += r.eq(value)
+            return r
+
+        y1 = reg(y, signed(w), "y")
+        a = Mux(y1 < 0, -y1, y1)[:w].as_unsigned()  # |min_int| = 2**(W-1) fits W unsigned bits
+        i = a[s:]
         rom_t = Array([Const(int(v), unsigned(tw)) for v in t])
         rom_d = Array([Const(int(v), unsigned(dw)) for v in d])
-        j = i[:ib]
-        f = rom_t[j] + ((rom_d[j] * r + ((1 << s) >> 1)) >> s)  # the one multiply
-        f = Mux(i >= n, fmt.scale, f)
+        neg2, sat2 = reg(y1 < 0, 1, "neg2"), reg(i >= n, 1, "sat2")
+        r2 = reg(a[:s] if s else Const(0, 1), unsigned(rw), "r")
+        t2 = reg(rom_t[i[:ib]], unsigned(tw), "t2")
+        d2 = reg(rom_d[i[:ib]], unsigned(dw), "d")
+        neg3, sat3, t3 = reg(neg2, 1, "neg3"), reg(sat2, 1, "sat3"), reg(t2, unsigned(tw), "t3")
+        p3 = reg(d2 * r2 + ((1 << s) >> 1), unsigned(dw + rw + 1), "p")  # the one multiply
+        f = Mux(sat3, fmt.scale, t3 + (p3 >> s))
         pos = Mux(f > fmt.max_int, fmt.max_int, f)
-        return Mux(y < 0, -f, pos)[:w].as_signed()
+        return Mux(neg3, -f, pos)[:w].as_signed()
 
     def cost(self, fmt: QFormat) -> ActivationCost:
         s, n = segment_shift(fmt), segments(fmt)
@@ -134,7 +150,8 @@ class Tanh(Activation):
         # |y|, the add after the product, the saturation compare/select, the final negate-and-select
         logic = 4 * w + rom_lut
         mult = 1 if s else 0  # an (s+2) x s product: one MULT18X18D (the synthesiser may use LUTs when tiny)
-        return ActivationCost(lut=logic, ff=0, rom_bits=rom_bits, mult18=mult, stages=0)
+        ff = w + (2 + max(s, 1) + tw + dw) + (2 + tw + dw + max(s, 1) + 1) + self.pipeline_stages  # + the valids
+        return ActivationCost(lut=logic, ff=ff, rom_bits=rom_bits, mult18=mult, stages=self.pipeline_stages)
 
     def c_q412_low(self, fmt: QFormat) -> int:
         return fmt.min_int
