@@ -200,4 +200,6 @@ def test_planner_costs_tanh():
     t, r = schedule(model), schedule(relu)
     # three tanh layers: one multiplier each beyond the relu network, and their ROM read-out in LUTs
     assert t.total("mult18") == r.total("mult18") + 3
-    assert t.total("lut") > r.total("lut")
+    assert t.total("lut") > r.total("lut") and t.total("ff") > r.total("ff")
+    assert t.total("act_mult18") == 3 and t.mac_efficiency() == r.mac_efficiency()  # not MAC lanes
+    assert t.latency == r.latency + 3 * 3  # three pipeline stages per tanh layer
