@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..fixedpoint import QFormat
 from . import register
 from .base import Activation, ActivationCost
+
+if TYPE_CHECKING:  # pragma: no cover - type names only
+    from amaranth import Module, Value
 
 
 class Identity(Activation):
@@ -22,7 +25,7 @@ class Identity(Activation):
     def apply_float(self, y: np.ndarray, fmt: QFormat, relu_max: int | None = None) -> np.ndarray:
         return y
 
-    def gates(self, m, y, en, fmt: QFormat, relu_max: int | None = None):
+    def gates(self, m: "Module", y: "Value", en: "Value", fmt: QFormat, relu_max: int | None = None) -> "Value":
         return y
 
     def cost(self, fmt: QFormat) -> ActivationCost:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..fixedpoint import QFormat
 from . import register
 from .base import Activation, ActivationCost
+
+if TYPE_CHECKING:  # pragma: no cover - type names only
+    from amaranth import Module, Value
 
 #: the largest float32 (the cmsis style's upper clip when there is no relu_max)
 _FLOAT32_MAX = float(np.float32(3.4028234663852886e38))
@@ -35,7 +38,7 @@ class Relu(Activation):
         y = np.maximum(y, 0.0)
         return y if relu_max is None else np.minimum(y, relu_max / fmt.scale)
 
-    def gates(self, m, y, en, fmt: QFormat, relu_max: int | None = None):
+    def gates(self, m: "Module", y: "Value", en: "Value", fmt: QFormat, relu_max: int | None = None) -> "Value":
         from amaranth import Mux
 
         y = Mux(y < 0, 0, y)

@@ -31,13 +31,16 @@ The float32 C (``f32``) evaluates the same 32 segments in float: ``T``, ``D`` ro
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..fixedpoint import QFormat
 from . import register
 from .base import Activation, ActivationCost
+
+if TYPE_CHECKING:  # pragma: no cover - type names only
+    from amaranth import Module, Value
 
 #: real-units extent of the table and segments per unit (1/8 wide)
 TABLE_END = 4
@@ -104,7 +107,7 @@ class Tanh(Activation):
     def apply_float(self, y: np.ndarray, fmt: QFormat, relu_max: int | None = None) -> np.ndarray:
         return np.tanh(y)
 
-    def gates(self, m, y, en, fmt: QFormat, relu_max: int | None = None):
+    def gates(self, m: "Module", y: "Value", en: "Value", fmt: QFormat, relu_max: int | None = None) -> "Value":
         """Three registered stages (each advancing while ``en``), so the requantise before and the
         output shift register after keep their own cycles: (1) the requantised ``y``; (2) sign,
         ``i >= N``, ``r`` and the two ROM words at ``i``; (3) ``D[i] * r + h`` (the multiply) beside
