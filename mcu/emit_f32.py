@@ -23,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from nnhdl.model import Model
+from nnhdl.ops import activation
 
 from .arith import F32
-from .layout import copy_row, dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, store, weight_order
+from .layout import activation_helpers, copy_row, dest, emit, groups, opaque_switch, reset, row_ptr, state, step_open, store, weight_order
 from .plan import ModelPlan, plan_model
 from .templates import F32_LOADS, OPAQUE_MACRO, banner
 
@@ -51,11 +52,9 @@ def float_weights(model: Model, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def relu_bounds(model: Model, n: int) -> tuple[float, float] | None:
+    """Layer n's clip ``(lo, hi)`` when its activation is one (``arm_clip_f32`` in the cmsis style)."""
     l = model.layers[n]
-    if l.activation != "relu":
-        return None
-    hi = float(np.float32(3.4028234663852886e38)) if l.relu_max is None else l.relu_max / model.qformat.scale
-    return 0.0, hi
+    return activation(l.activation).f32_clip(model.qformat, l.relu_max)
 
 
 def _array(values: np.ndarray, per_line: int = 6) -> str:
@@ -83,6 +82,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
     w(f'#include <math.h>\n#include <stdint.h>\n#include <string.h>\n#include "{prefix}_model.h"\n\n')
     w(opaque_switch(opaque))
     w(OPAQUE_MACRO + F32_LOADS + "\n")
+    w(activation_helpers(model, "f32"))
     for lp in plan.layers:
         wt, b = float_weights(model, lp.index)
         order = weight_order(wt.T, _layer_block(lp.layer.taps, block))
@@ -107,7 +107,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
                     xs.append(f"x{k}_{i}")
         w(f"        const float *w = {prefix}_w{n};\n        NNHDL_OPAQUE(w);\n")
         w(f"        float *d = {dest(F32, plan, n)};\n")
-        bounds = relu_bounds(model, n)
+        act = activation(l.activation)
         # block > 0: that many accumulators stay in FPU registers while the taps
         # stream past; the sum order of every output is the same either way.  The weights are
         # read in the order they are stored, eight per VLDM through one pointer (NNHDL_FLD<n>).
@@ -133,10 +133,8 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
                         w(f"        a{o} = fmaf({x}, v{nv}, a{o});\n")
                         nv += 1
             for o in grp:
-                if bounds is not None:
-                    w(f"        a{o} = a{o} > 0.0f ? a{o} : 0.0f;\n")
-                    if l.relu_max is not None:
-                        w(f"        a{o} = a{o} < {_f(bounds[1])} ? a{o} : {_f(bounds[1])};\n")
+                for line in act.c_f32(f"a{o}", model.qformat, l.relu_max):
+                    w(f"        {line}\n")
                 w(store(F32, plan, n, o, f"a{o}", "        "))
         w("    }\n")
     w("}\n")
@@ -148,6 +146,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
     s: list[str] = [banner(model, "f32", "cmsis")]
     w = s.append
     w(f'#include <stdint.h>\n#include <string.h>\n#include "arm_math.h"\n#include "{prefix}_model.h"\n\n')
+    w(activation_helpers(model, "f32"))
     w("#ifdef NNHDL_TRACE_HOOK\nvoid nnhdl_trace(const float *p, uint32_t n);\n#define NNHDL_TRACE(p, n) nnhdl_trace((p), (n))\n"
       "#else\n#define NNHDL_TRACE(p, n) ((void)0)\n#endif\n\n")
     max_taps = max(lp.layer.taps for lp in plan.layers)
@@ -178,7 +177,13 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
         bounds = relu_bounds(model, n)
         if bounds is not None:
             hi = _f(bounds[1]) if l.relu_max is not None else FLOAT_MAX
-            w(f"    arm_clip_f32(y{n}, y{n}, 0.0f, {hi}, {l.out_dim});\n    NNHDL_TRACE(y{n}, {l.out_dim});\n")
+            w(f"    arm_clip_f32(y{n}, y{n}, {_f(bounds[0]) if bounds[0] else '0.0f'}, {hi}, {l.out_dim});\n"
+              f"    NNHDL_TRACE(y{n}, {l.out_dim});\n")
+        else:
+            body = activation(l.activation).c_f32(f"y{n}[o]", model.qformat, l.relu_max)
+            if body:  # an elementwise op that is not a clip: one loop, traced as one call
+                w(f"    for (int o = 0; o < {l.out_dim}; o++) {{ {' '.join(body)} }}\n"
+                  f"    NNHDL_TRACE(y{n}, {l.out_dim});\n")
         w(copy_row(F32, plan, n, f"y{n}", l.out_dim))
     w("}\n")
     return "".join(s)

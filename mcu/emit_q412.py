@@ -30,9 +30,10 @@ import numpy as np
 
 from nnhdl.fixedpoint import rounding_offset
 from nnhdl.model import Model
+from nnhdl.ops import activation
 
 from .arith import Q412
-from .layout import dest, emit, groups, mirror, opaque_switch, reset, row_ptr, state, step_open, store
+from .layout import activation_helpers, dest, emit, groups, mirror, opaque_switch, reset, row_ptr, state, step_open, store
 from .plan import LayerPlan, ModelPlan, plan_model
 from .templates import Q15_HELPERS, banner
 
@@ -145,19 +146,14 @@ def _requant(lp: LayerPlan, model: Model, acc: str) -> str:
     """C expression: accumulator -> activated output mantissa (int32)."""
     fmt, l = model.qformat, lp.layer
     F, W = fmt.frac, fmt.width
-    if lp.acc32:
-        shifted = f"({acc} >> {F})" if F else acc
-        if l.activation == "relu":
-            y = f"NNHDL_USAT({shifted}, {W - 1})"
-        else:
-            y = f"NNHDL_SSAT({shifted}, {W})"
+    act = activation(l.activation)
+    lo = act.c_q412_low(fmt)  # relu's 0 rides on the saturation (one USAT)
+    shifted = f"({acc} >> {F})" if F else acc
+    if lp.acc32 and lo in (0, fmt.min_int):
+        y = f"NNHDL_USAT({shifted}, {W - 1})" if lo == 0 else f"NNHDL_SSAT({shifted}, {W})"
     else:
-        shifted = f"({acc} >> {F})" if F else acc
-        lo = 0 if l.activation == "relu" else fmt.min_int
         y = f"nnhdl_sat64({shifted}, {_c_int(lo)}, {fmt.max_int})"
-    if l.activation == "relu" and l.relu_max is not None:
-        y = f"nnhdl_min({y}, {int(l.relu_max)})"
-    return y
+    return act.c_q412(y, fmt, l.relu_max)
 
 
 AUTO_BLOCK_64 = 0
@@ -192,6 +188,7 @@ def _emit_unrolled(plan: ModelPlan, prefix: str, opaque: bool, block: int) -> st
     w(opaque_switch(opaque))
     w(Q15_HELPERS)
     w("static inline int32_t nnhdl_min(int32_t a, int32_t b) { return a < b ? a : b; }\n")
+    w(activation_helpers(model, "q412"))
     # One array of every layer's constants in read order: one pointer walks through all of them.
     # weights: [out][tap words] packed pairs; taps laid out [k][in_pad]
     body, total = [], 0
@@ -285,7 +282,7 @@ def _emit_layer_unrolled(plan: ModelPlan, lp: LayerPlan, prefix: str, block: int
                 w(f"        d[{o}] = (int16_t)y{o};\n")
             elif o % 2 == 1:
                 # after ReLU the low half is already 0..max (no sign bits to clear)
-                lo = f"(uint32_t)y{o - 1}" if l.activation == "relu" else f"((uint32_t)y{o - 1} & 0xFFFFu)"
+                lo = f"(uint32_t)y{o - 1}" if activation(l.activation).nonnegative else f"((uint32_t)y{o - 1} & 0xFFFFu)"
                 words.append((o // 2, f"{lo} | ((uint32_t)y{o} << 16)"))
             elif o == l.out_dim - 1:
                 words.append((o // 2, f"(uint32_t)y{o} & 0xFFFFu"))
@@ -307,6 +304,7 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
     w(f'#include "{prefix}_model.h"\n\n')
     w("static inline int32_t nnhdl_sat64(int64_t v, int32_t lo, int32_t hi)\n"
       "{\n    return v > hi ? hi : (v < lo ? lo : (int32_t)v);\n}\n\n")
+    w(activation_helpers(model, "q412"))
     max_taps = max(lp.layer.taps for lp in plan.layers)
     max_dim = max(max(lp.layer.in_dim, lp.layer.out_dim) for lp in plan.layers)
     for lp in plan.layers:
@@ -341,12 +339,14 @@ def _emit_cmsis(plan: ModelPlan, prefix: str) -> str:
             taps = "g"
         else:
             taps = src
-        lo = 0 if l.activation == "relu" else fmt.min_int
-        hi = fmt.max_int if l.relu_max is None else int(l.relu_max)
+        act = activation(l.activation)
+        lo = act.c_q412_low(fmt)
+        hi = fmt.max_int if l.relu_max is None else int(l.relu_max)  # relu_max folds into the saturation
         w(f"    for (int o = 0; o < {l.out_dim}; o++) {{\n")
         w("        q63_t acc;\n")
         w(f"        arm_dot_prod_q15({taps}, {prefix}_w{n}[o], {l.taps}, &acc);\n")
-        w(f"        {dst}[o] = (q15_t)nnhdl_sat64((acc + {prefix}_b{n}[o]) >> {fmt.frac}, {lo}, {hi});\n")
+        y = act.c_q412(f"nnhdl_sat64((acc + {prefix}_b{n}[o]) >> {fmt.frac}, {lo}, {hi})", fmt, None)
+        w(f"        {dst}[o] = (q15_t){y};\n")
         w("    }\n")
     last = f"h[{len(plan.layers) % 2}]"
     w(f"    memcpy(out, {last}, {model.output_dim} * sizeof(q15_t));\n}}\n")

@@ -22,12 +22,20 @@ import numpy as np
 
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model
+from nnhdl.ops import activation
 
 from .arith import Arithmetic, arithmetic
 from .plan import Footprint, LayerPlan, ModelPlan
 from .templates import c_ident, header
 
-__all__ = ["ExportResult", "generate", "groups", "weight_order", "row_ptr", "dest", "mirror", "store", "copy_row", "state", "reset", "step_open", "opaque_switch", "emit"]
+__all__ = ["ExportResult", "generate", "activation_helpers", "groups", "weight_order", "row_ptr", "dest", "mirror", "store", "copy_row", "state", "reset", "step_open", "opaque_switch", "emit"]
+
+
+def activation_helpers(model: Model, arith: str) -> str:
+    """The C helpers of the model's activations (each op once), for the ``q412`` or ``f32`` file."""
+    ops = [activation(n) for n in dict.fromkeys(l.activation for l in model.layers)]
+    return "".join(op.c_q412_helpers(model.qformat) if arith == "q412" else op.c_f32_helpers(model.qformat)
+                   for op in ops)
 
 
 def groups(out_dim: int, block: int) -> list[list[int]]:

@@ -39,6 +39,7 @@ import numpy as np
 
 from nnhdl.errors import NnhdlError
 from nnhdl.model import Model
+from nnhdl.ops import activation
 from nnhdl.reference import dot_error_gamma, tap_history
 
 from .emit_f32 import float_weights, relu_bounds
@@ -79,12 +80,7 @@ def emulate_unrolled_f32(model: Model, x: np.ndarray) -> np.ndarray:
         acc = np.broadcast_to(b, (len(h), layer.out_dim)).astype(np.float32)
         for j in range(layer.taps):
             acc = fma_f32(g[:, j : j + 1], w[j][None, :], acc)
-        bounds = relu_bounds(model, n)
-        if bounds is not None:
-            acc = np.where(acc > 0, acc, np.float32(0))
-            if layer.relu_max is not None:
-                hi = np.float32(bounds[1])
-                acc = np.where(acc < hi, acc, hi)
+        acc = activation(layer.activation).f32_emulate(acc, model.qformat, layer.relu_max)
         h = acc.astype(np.float32)
     return h
 
@@ -97,8 +93,16 @@ def _dsp():
     return cmsisdsp
 
 
+def _elementwise(model: Model, n: int) -> bool:
+    """Layer n's activation is a C loop of its own (not a clip, not the identity): one traced call."""
+    l = model.layers[n]
+    return relu_bounds(model, n) is None and bool(activation(l.activation).c_f32("x", model.qformat, l.relu_max))
+
+
 def _layer_calls(model: Model, n: int) -> list[str]:
-    return ["arm_mat_mult_f32", "arm_add_f32"] + (["arm_clip_f32"] if relu_bounds(model, n) is not None else [])
+    act = ["arm_clip_f32"] if relu_bounds(model, n) is not None else \
+        [f"{model.layers[n].activation} loop"] if _elementwise(model, n) else []
+    return ["arm_mat_mult_f32", "arm_add_f32"] + act
 
 
 def calls_per_sample(model: Model) -> int:
@@ -140,6 +144,9 @@ def mirror_f32(model: Model, x: np.ndarray) -> tuple[np.ndarray, list[list[np.nd
             bounds = relu_bounds(model, n)
             if bounds is not None:
                 y = np.asarray(dsp.arm_clip_f32(y, np.float32(bounds[0]), np.float32(bounds[1])), dtype=np.float32)
+                calls.append(y.copy())
+            elif _elementwise(model, n):
+                y = activation(l.activation).f32_emulate(y, model.qformat, l.relu_max)
                 calls.append(y.copy())
             pointers[n] = (p + 1) % l.cache_length
             h = y
@@ -205,6 +212,9 @@ def check_trace(model: Model, x: np.ndarray, c_trace: list[np.ndarray]) -> tuple
             for t in range(len(x)):
                 if j == 1:
                     mirror = np.asarray(dsp.arm_add_f32(prev[t], b), dtype=np.float32)
+                elif lo_hi is None:  # the activation's own loop (f32_emulate is that C, bit for bit)
+                    l = model.layers[n]
+                    mirror = activation(l.activation).f32_emulate(prev[t], model.qformat, l.relu_max)
                 else:
                     mirror = np.asarray(dsp.arm_clip_f32(prev[t], np.float32(lo_hi[0]), np.float32(lo_hi[1])),
                                         dtype=np.float32)

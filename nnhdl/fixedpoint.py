@@ -21,7 +21,6 @@ __all__ = [
     "QFormat",
     "Q4_12",
     "ROUNDINGS",
-    "ACTIVATIONS",
     "MAX_WIDTH",
     "MIN_WIDTH",
     "accumulate",
@@ -38,10 +37,8 @@ __all__ = [
 ]
 
 Rounding = Literal["floor", "nearest"]
-Activation = Literal["none", "relu"]
 
 ROUNDINGS: tuple[str, ...] = ("floor", "nearest")
-ACTIVATIONS: tuple[str, ...] = ("none", "relu")
 MIN_WIDTH = 2
 MAX_WIDTH = 24
 # Largest accumulator int64 can hold exactly (one bit for the sign).
@@ -211,17 +208,15 @@ def requantize(acc: np.ndarray, fmt: QFormat, rounding: Rounding = "floor") -> n
     return fmt.saturate((acc + rounding_offset(fmt, rounding)) >> fmt.frac)
 
 
-def activate(y: np.ndarray, activation: Activation, relu_max: int | None = None) -> np.ndarray:
-    """Apply the activation to saturated mantissas (``relu_max`` is a mantissa)."""
-    y = np.asarray(y, dtype=np.int64)
-    if activation == "none":
-        return y
-    if activation == "relu":
-        y = np.maximum(y, 0)
-        if relu_max is not None:
-            y = np.minimum(y, relu_max)
-        return y
-    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+def activate(y: np.ndarray, activation: str, relu_max: int | None = None, fmt: QFormat = Q4_12) -> np.ndarray:
+    """Apply the activation to saturated mantissas of ``fmt`` (``relu_max`` is a mantissa).
+
+    The functions themselves live in :mod:`nnhdl.ops` (one module per activation, built from this
+    module's helpers); this is the name-based entry the golden model calls.
+    """
+    from .ops import activation as op  # the ops import this module: look them up on first use
+
+    return op(activation).apply(np.asarray(y, dtype=np.int64), fmt, relu_max)
 
 
 # -- power-of-two weights -------------------------------------------------

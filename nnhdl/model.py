@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
-from .fixedpoint import ACTIVATIONS, ROUNDINGS, QFormat, accumulator_width, is_po2
+from .fixedpoint import ROUNDINGS, QFormat, accumulator_width, is_po2
 from .inputs import check_npz, expect_keys, first_outside, input_file, integers_in_range, parse_json
 from .limits import (MAX_DIM, MAX_LAYERS, MAX_MANIFEST_BYTES, MAX_MODEL_BYTES, MAX_PARAMS, MAX_STATE, check_layer_shape,
                      check_network_size, check_sample_rate)
+from .ops import ACTIVATIONS
 from .outputs import readable, write_atomically
 
 FORMAT_NAME = "nnhdl-model"
@@ -232,13 +233,14 @@ class Model:
                     f"{where}.in_dim: is {l.in_dim} but {source} is {previous}; layer shapes must chain"
                 )
             previous = l.out_dim
-            if l.activation not in ACTIVATIONS:
+            if not isinstance(l.activation, str) or l.activation not in ACTIVATIONS:
                 raise ModelError(
                     f"{where}.activation: must be one of {', '.join(ACTIVATIONS)}, got {l.activation!r}"
                 )
             if l.relu_max is not None:
-                if l.activation != "relu":
-                    raise ModelError(f"{where}.relu_max: only allowed with activation 'relu'")
+                if not ACTIVATIONS[l.activation].takes_relu_max:
+                    takers = ", ".join(repr(n) for n, a in ACTIVATIONS.items() if a.takes_relu_max)
+                    raise ModelError(f"{where}.relu_max: only allowed with activation {takers}")
                 if isinstance(l.relu_max, bool) or not isinstance(l.relu_max, (int, np.integer)):
                     raise ModelError(f"{where}.relu_max: must be an integer mantissa or null")
                 if not 0 <= l.relu_max <= fmt.max_int:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NnhdlError
-from .fixedpoint import accumulate, activate, requantize
+from .fixedpoint import QFormat, accumulate, activate, requantize
 from .model import Layer, Model
+from .ops import activation
 
 __all__ = ["evaluate", "evaluate_layer", "tap_history", "StreamingModel", "evaluate_float", "evaluate_float_bound",
            "FLOAT32_UNIT_ROUNDOFF", "dot_error_gamma", "check_input"]
@@ -50,7 +51,7 @@ def evaluate_layer(model: Model, layer: Layer, x: np.ndarray) -> np.ndarray:
     """One layer over a whole sequence ``[T, in_dim] -> [T, out_dim]``."""
     acc = accumulate(tap_history(x, layer), layer.weight, layer.bias, model.qformat)
     y = requantize(acc, model.qformat, model.rounding)
-    return activate(y, layer.activation, layer.relu_max)
+    return activate(y, layer.activation, layer.relu_max, model.qformat)
 
 
 def evaluate(model: Model, x: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
@@ -110,7 +111,7 @@ class StreamingModel:
             rows = (p - (layer.kernel_size - 1 - k) * layer.dilation) % length
             taps = cache[rows].reshape(-1)
             acc = taps @ self._weights[n] + (layer.bias << fmt.frac)
-            h = activate(requantize(acc, fmt, self.model.rounding), layer.activation, layer.relu_max)
+            h = activate(requantize(acc, fmt, self.model.rounding), layer.activation, layer.relu_max, fmt)
             self.pointers[n] = (p + 1) % length
         return h
 
@@ -120,13 +121,9 @@ class StreamingModel:
         return np.stack([self.step(v) for v in x]) if len(x) else np.zeros((0, self.model.output_dim), np.int64)
 
 
-def _activate_float(layer: Layer, y: np.ndarray, scale: float) -> np.ndarray:
+def _activate_float(layer: Layer, y: np.ndarray, fmt: QFormat) -> np.ndarray:
     """The layer's activation on real numbers (monotone non-decreasing, 1-Lipschitz)."""
-    if layer.activation == "relu":
-        y = np.maximum(y, 0.0)
-        if layer.relu_max is not None:
-            y = np.minimum(y, layer.relu_max / scale)
-    return y
+    return activation(layer.activation).apply_float(y, fmt, layer.relu_max)
 
 
 def evaluate_float(model: Model, x: np.ndarray) -> np.ndarray:
@@ -183,7 +180,8 @@ def evaluate_float_bound(model: Model, x: np.ndarray, unit_roundoff: float | Non
     the second gamma covering the float64 reference's own rounding and the
     last term underflow.  Activations are monotone, so the output error is
     ``max(act(y + e) - act(y), act(y) - act(y - e))``; saturation and
-    requantisation do not exist in this path.  Errors travel to later
+    requantisation do not exist in this path; an activation the program can only
+    approximate adds its own bound (``Activation.f32_error``, 0 for none/relu).  Errors travel to later
     samples through the taps, exactly as the values do.  ``unit_roundoff=None``
     skips the bound (returns zeros) for callers that only need the values.
     """
@@ -196,7 +194,7 @@ def evaluate_float_bound(model: Model, x: np.ndarray, unit_roundoff: float | Non
         taps = tap_history(h, layer).reshape(h.shape[0], -1)
         y = taps @ w + b
         if unit_roundoff is None:
-            h = _activate_float(layer, y, scale)
+            h = _activate_float(layer, y, model.qformat)
             err = np.zeros_like(h)
             continue
         n = layer.taps + 1
@@ -204,7 +202,8 @@ def evaluate_float_bound(model: Model, x: np.ndarray, unit_roundoff: float | Non
         aw = np.abs(w)
         etaps = tap_history(err, layer).reshape(h.shape[0], -1)
         e = etaps @ aw + gamma * ((np.abs(taps) + etaps) @ aw + np.abs(b)) + n * _FLOAT32_TINY
-        h = _activate_float(layer, y, scale)
-        err = np.maximum(_activate_float(layer, y + e, scale) - h, h - _activate_float(layer, y - e, scale))
+        h = _activate_float(layer, y, model.qformat)
+        err = np.maximum(_activate_float(layer, y + e, model.qformat) - h, h - _activate_float(layer, y - e, model.qformat))
+        err = err + activation(layer.activation).f32_error(unit_roundoff)  # the program's own approximation
     # the bound itself is computed in float64: a relative margin far above its own rounding
     return h, err * (1.0 + 1e-9)

@@ -90,7 +90,7 @@ CASES: list[tuple[str, Callable[[Arrays], None], str]] = [
     ("kernel size zero", _edit_manifest(_set_layer(0, "kernel_size", 0)), "kernel_size"),
     ("negative dilation", _edit_manifest(_set_layer(1, "dilation", -4)), "dilation"),
     ("unknown kind", _edit_manifest(_set_layer(0, "kind", "ternary")), "kind"),
-    ("unknown activation", _edit_manifest(_set_layer(0, "activation", "tanh")), "activation"),
+    ("unknown activation", _edit_manifest(_set_layer(0, "activation", "gelu")), "activation"),
     ("relu_max without relu", _edit_manifest(_set_layer(2, "relu_max", 100)), "relu_max"),
     ("relu_max out of range", _edit_manifest(_set_layer(0, "relu_max", 40000)), "relu_max"),
     ("missing weight array", _drop("layer1.weight"), "layer1.weight"),

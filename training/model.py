@@ -20,6 +20,7 @@ import numpy as np
 from nnhdl.configs import NetworkSpec
 from nnhdl.fixedpoint import QFormat
 from nnhdl.model import Layer, Model
+from nnhdl.ops import activation
 
 from .quantisers import activate_units, quantize_weight, requantize_units, weight_mantissas
 
@@ -75,7 +76,7 @@ def init_params(net: Net, key: jax.Array, dtype: Any = jnp.float32) -> Params:
     for l in net.layers:
         key, sub = jax.random.split(key)
         fan_in = l.kernel_size * l.in_dim
-        gain = 2.0 if l.activation == "relu" else 1.0
+        gain = activation(l.activation).init_gain
         w = jax.random.normal(sub, (l.kernel_size, l.in_dim, l.out_dim), dtype) * np.sqrt(gain / fan_in)
         params.append({"w": w.astype(dtype), "b": jnp.zeros((l.out_dim,), dtype)})
     return params

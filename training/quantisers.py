@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnhdl.fixedpoint import QFormat, quantize_po2
+from nnhdl.ops import activation as op
 
 # float64 must be available for the bit-exact checks; training asks for
 # float32 explicitly wherever it wants speed.
@@ -102,15 +103,8 @@ def requantize_units(acc: jax.Array, fmt: QFormat, rounding: str) -> jax.Array:
 
 
 def activate_units(y: jax.Array, activation: str, relu_max: int | None, fmt: QFormat) -> jax.Array:
-    """fixedpoint.activate in model units (``relu_max`` is a mantissa)."""
-    if activation == "none":
-        return y
-    if activation == "relu":
-        y = jnp.maximum(y, 0.0)
-        if relu_max is not None:
-            y = jnp.minimum(y, relu_max / fmt.scale)
-        return y
-    raise ValueError(f"activation must be 'none' or 'relu', got {activation!r}")
+    """fixedpoint.activate in model units (``relu_max`` is a mantissa): the op's own JAX piece."""
+    return op(activation).jax(y, fmt, relu_max)
 
 
 def weight_mantissas(w: np.ndarray | jax.Array, kind: str, fmt: QFormat) -> np.ndarray:

@@ -7,10 +7,11 @@ weight-write address decoder never infers a hardware multiplier.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Mux, Value, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Value, signed, unsigned
 from amaranth.lib import data
 
 from ..fixedpoint import QFormat, rounding_offset
+from ..ops import activation as op
 
 __all__ = ["po2_layout", "requantize", "activate", "po2_product", "po2_encode", "const_mul",
            "bits_for"]
@@ -34,14 +35,10 @@ def requantize(acc: Value, fmt: QFormat, rounding: str) -> Value:
                Mux(shifted < fmt.min_int, Const(fmt.min_int, signed(fmt.width)), shifted[:fmt.width].as_signed()))
 
 
-def activate(y: Value, fmt: QFormat, activation: str, relu_max: int | None) -> Value:
-    """``fixedpoint.activate`` in gates (on an already saturated mantissa)."""
-    if activation == "none":
-        return y
-    y = Mux(y < 0, 0, y)
-    if relu_max is not None:
-        y = Mux(y > relu_max, relu_max, y)
-    return y[:fmt.width].as_signed()
+def activate(m: Module, y: Value, en: Value, fmt: QFormat, activation: str, relu_max: int | None) -> Value:
+    """``fixedpoint.activate`` in gates (on an already saturated mantissa): the op's own piece, its
+    ``pipeline_stages`` registers (if any) added to ``m`` and advancing while ``en``."""
+    return op(activation).gates(m, y, en, fmt, relu_max)
 
 
 def po2_product(x: Value, w: data.View, fmt: QFormat) -> Value:

@@ -15,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixedpoint import QFormat, po2_encode
 from ..model import Layer
+from ..ops import activation
 from .arith import activate, bits_for, requantize
 from .cache import ActivationCache, cache_latency, cache_period
 from .dot import dot_latency, queue_depth
@@ -29,11 +30,13 @@ def layer_latency(layer: Layer, lanes: int, fold: int = 1) -> int:
     """Cycles from the layer's input handshake to its ``o.valid`` with no stalls.
 
     cache, one cycle to load the tap register, one to read the first weights,
-    one beat per cycle, the dot-product pipeline, one cycle to requantise.
+    one beat per cycle, the dot-product pipeline, one cycle to requantise, and the
+    activation's ``pipeline_stages``.
     ``fold``: words per cache entry (see :class:`.cache.ActivationCache`).
     """
     beats = layer.out_dim * steps(layer.taps, lanes)
-    return cache_latency(layer.kernel_size, fold) + 1 + beats + dot_latency(lanes) + 1
+    act = activation(layer.activation).pipeline_stages  # the activation's own registers (tanh: 3)
+    return cache_latency(layer.kernel_size, fold) + 1 + beats + dot_latency(lanes) + 1 + act
 
 
 def layer_period(layer: Layer, lanes: int, fold: int = 1) -> int:
@@ -114,17 +117,25 @@ class Conv1d(wiring.Component):
         m.d.comb += [rbm.wr.addr.eq(self.wr.addr), rbm.wr.data.eq(self.wr.data), rbm.wr.en.eq(self.wr.en),
                      rbm.wr.bank.eq(self.wr.bank)]
 
+        # requantise -> activation (its pipeline, if any, advances with the beats: en = rbm.o.ready)
         y = Signal(signed(fmt.width))
-        m.d.comb += y.eq(activate(requantize(rbm.o.payload, fmt, self.rounding), fmt, layer.activation,
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid), rbm.o.ready.eq(en)]
+        m.d.comb += y.eq(activate(m, requantize(rbm.o.payload, fmt, self.rounding), en, fmt, layer.activation,
                                   layer.relu_max))
+        beat = rbm.o.valid & rbm.o.ready
+        for k in range(activation(layer.activation).pipeline_stages):  # each beat's valid, stage by stage
+            v = Signal(name=f"act_valid{k}")
+            with m.If(en):
+                m.d.sync += v.eq(beat)
+            beat = v & en
         n = layer.out_dim
         count = Signal(range(max(n, 2)))
         flat = self.o.payload.as_value()
         w = fmt.width
-        m.d.comb += rbm.o.ready.eq(~self.o.valid)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(rbm.o.valid & rbm.o.ready):
+        with m.If(beat):
             m.d.sync += flat.eq(flat >> w | y.as_unsigned() << (w * (n - 1)))
             with m.If(count == n - 1):
                 m.d.sync += [count.eq(0), self.o.valid.eq(1)]

@@ -18,6 +18,7 @@ from typing import Sequence
 from ..errors import NnhdlError
 from ..fixedpoint import QFormat, accumulator_width
 from ..model import Layer, Model
+from ..ops import activation
 from .arith import po2_layout
 from .bram import cost as memory_cost, dp16kd, lutram_cells, ram_style, shallow
 from .cache import cache_period, cache_word
@@ -67,6 +68,7 @@ class LayerCost:
     lut: int
     ff: int
     fold: int = 1  # words per activation-cache entry
+    act_mult18: int = 0  # of ``mult18``, the activation's own (tanh's interpolation), not MAC lanes
 
 
 @dataclass
@@ -97,8 +99,9 @@ class Schedule:
         return sum(getattr(l, name) for l in self.layers)
 
     def mac_efficiency(self) -> float:
-        """Useful MACs / (multipliers x initiation interval); po2 layers count neither."""
-        mults = self.total("mult18")
+        """Useful MACs / (MAC multipliers x initiation interval); po2 layers count neither, nor do an
+        activation's own multipliers."""
+        mults = self.total("mult18") - self.total("act_mult18")
         macs = sum(l.macs for l in self.layers if l.kind != "po2")
         return macs / (mults * self.initiation_interval) if mults else 0.0
 
@@ -207,9 +210,11 @@ def _layer_cost(n: int, layer: Layer, lanes: int, fmt: QFormat, banks: int, fold
     bram = sum(dp16kd(*shape) for _, shape in memories)
     mult = 0 if layer.kind == "po2" else lanes * _mults_per_lane(fmt.width)
     logic, lutram, ff = raw_costs(layer, lanes, fmt, banks, fold, memories)
+    act = activation(layer.activation).cost(fmt)  # the op's own ROM, multiplier and logic (0 for none/relu)
     return LayerCost(n, layer.kind, lanes, steps(layer.taps, lanes), layer_latency(layer, lanes, fold),
-                     layer_period(layer, lanes, fold), layer.macs, mult, bram,
-                     int(LUT_SCALE * logic + COMB_PER_LUTRAM * lutram), int(FF_SCALE * ff), fold)
+                     layer_period(layer, lanes, fold), layer.macs, mult + act.mult18, bram,
+                     int(LUT_SCALE * logic + COMB_PER_LUTRAM * lutram) + act.lut, int(FF_SCALE * ff) + act.ff, fold,
+                     act.mult18)
 
 
 def schedule(model: Model, lanes: int | Sequence[int] | None = None, banks: int = 1,
