@@ -37,14 +37,16 @@ def test_wide_start_plays_the_narrow_model(seed):
 
 def test_widen_refuses_networks_that_do_not_fit(tmp_path, capsys):
     net = Net.from_spec(load_spec("fpga_wide"))
-    with pytest.raises(NnhdlError, match="layers"):
-        widen(random_model("mcu", seed=0), net, jax.random.PRNGKey(0))
-    with pytest.raises(NnhdlError):
-        widen(random_model("fpga_po2", seed=0), net, jax.random.PRNGKey(0))
+    with pytest.raises(NnhdlError, match="differ in inputs"):
+        widen(random_model("mcu", seed=0), net, jax.random.PRNGKey(0))  # 3 inputs, fpga_wide 4
+    with pytest.raises(NnhdlError, match="at least 8 layers"):
+        widen(random_model("fpga_po2", seed=0), net, jax.random.PRNGKey(0))  # 7 layers into 5
+    with pytest.raises(NnhdlError, match="enough filters"):  # 64 filters into 8
+        widen(random_model("fpga_wide", seed=0), Net.from_spec(load_spec("fpga_po2")), jax.random.PRNGKey(0))
     random_model("mcu", seed=0).save(tmp_path / "m.npz")
     assert widen_main(["--source", str(tmp_path / "m.npz"), "--config", "fpga_wide",
                        "--out", str(tmp_path / "w.npz")]) == 2
-    assert "training.widen" in capsys.readouterr().err or not (tmp_path / "w.npz").exists()
+    assert "differ in inputs" in capsys.readouterr().err and not (tmp_path / "w.npz").exists()
 
 
 def test_committed_wide_start_is_reproduced_by_its_command(tmp_path):
