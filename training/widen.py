@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nnhdl.argtypes import ArgumentParser, seed
@@ -80,14 +81,12 @@ def widen(narrow: Model, wide: Net, key: jax.Array) -> Params:
         w, b, s = out[i]["w"], out[i]["b"], src[i]
         k_in, k_out = s["w"].shape[1], s["w"].shape[2]
         w[:, :, :k_out] = 0.0  # embedded filters: only the narrow model's inputs
-        if i < n - 1:
-            w[:, :k_in, :k_out] = s["w"]
-            b[:k_out] = s["b"]
-        else:
-            w[:, :k_in, :k_out] = s["w"]
+        w[:, :k_in, :k_out] = s["w"]
+        b[:k_out] = s["b"]
+        if i == n - 1:  # the linear output again, negated: relu keeps both signs
+            w[:, :, k_out:2 * k_out] = 0.0
             w[:, :k_in, k_out:2 * k_out] = -s["w"]
-            w[:, :, k_out:2 * k_out][:, k_in:] = 0.0
-            b[:k_out], b[k_out:2 * k_out] = s["b"], -s["b"]
+            b[k_out:2 * k_out] = -s["b"]
     c = 2 * nnet.layers[-1].out_dim
     for i in range(n, len(out) - 1):
         w, b = out[i]["w"], out[i]["b"]
@@ -100,7 +99,7 @@ def widen(narrow: Model, wide: Net, key: jax.Array) -> Params:
     w[0, :half, :] = np.eye(half)
     w[0, half:c, :] = -np.eye(half)
     out[-1]["b"][:] = 0.0
-    return [{k: jax.numpy.asarray(v, jax.numpy.float32) for k, v in p.items()} for p in out]
+    return [{k: jnp.asarray(v, jnp.float32) for k, v in p.items()} for p in out]
 
 
 def run(args: argparse.Namespace) -> int:
