@@ -63,7 +63,8 @@ def test_nmse_is_zero_for_perfect_and_one_for_silent_output(tmp_path):
         assert 0.9 < v < 1.3  # sum(t^2) / sum((t - mean)^2) for near zero-mean targets
 
 
-@pytest.mark.parametrize("name, rate", [("fpga_qb", 192000), ("fpga_po2", 192000), ("mcu", 48000)])
+@pytest.mark.parametrize("name, rate", [("fpga_qb", 192000), ("fpga_po2", 192000), ("mcu", 48000),
+                                        ("fpga_wide", 192000)])
 def test_bundled_models(name, rate):
     path = MODELS / f"{name}.npz"
     model = Model.load(path)

@@ -301,10 +301,10 @@ def _check_checkpoint_path(path: Path) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="fpga_qb", help="fpga_qb, fpga_po2, mcu or a layer-list JSON (default fpga_qb)")
+    p.add_argument("--config", default="fpga_qb", help="fpga_qb, fpga_po2, mcu, fpga_wide or a layer-list JSON (default fpga_qb)")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
     p.add_argument("--steps", type=positive_int, default=None,
-                   help="optimiser steps (default: the bundled model's setting for fpga_qb/fpga_po2/mcu, else 3000)")
+                   help="optimiser steps (default: the bundled model's setting for fpga_qb/fpga_po2/mcu/fpga_wide, else 3000)")
     p.add_argument("--batch", type=int_range(1, 4096), default=None, help="windows per step (default 32)")
     p.add_argument("--window", type=int_range(1, 1 << 20), default=None,
                    help="window length in samples (default: receptive field + 255)")
