@@ -169,10 +169,10 @@ def lane_options(model: Model, n: int) -> list[int]:
 #: share of a part's LUT4s and FFs a plan may fill (estimates): on the 25F, nextpnr placed and routed a plan
 #: at 46% TRELLIS_COMB / 71% TRELLIS_FF and found no legal placement at 94% / 124%
 FILL = 0.85
-#: the same for flip-flops, lower: the FF model runs 3-16% under nextpnr's TRELLIS_FF (benchmarks/hardware.py),
-#: and the highest real fill that placed was 86% (fpga_wide's family with 35 filters on the 25F); with 36
-#: filters (~84% estimated) nextpnr's placer had not finished after 50 minutes.  0.75 x 1.16 ~ 0.87.
-FF_FILL = 0.75
+#: the same for flip-flops, lower: the FF model runs 3-16% under nextpnr's TRELLIS_FF (benchmarks/hardware.py).
+#: On the 25F with today's RTL, 17,026 real FFs (70%, fpga_wide's family with 25 filters) placed and 19,935
+#: (82%, 32 filters, 74% estimated) found no legal placement; 0.68 x 1.10 ~ 75%.
+FF_FILL = 0.68
 
 
 def _fits(s: Schedule, part: Part) -> str | None:
