@@ -121,9 +121,8 @@ def test_fan_out_replicas_survive_synthesis(build_dir):
     spec = NetworkSpec("t", 12, (LayerSpec(4, 1, 2, "qb", "none"),))  # 48 taps of 16 bits in 6 chains of 8
     model = random_model(spec, seed=2)
     synthesise(model, [6], build_dir / "r")
-    # the taps: 2 chains of 8 slots x 16 bits (256 flip-flops) per copy, so 3 copies of tap_ce and of
-    # tap_rotate; the cache's past taps: K-1 = 3 past samples of 12 x 16 bits = 576 flip-flops, one
-    # shift-enable copy per 256 of them
+    # the taps: 2 chains (256 flip-flops) per copy, a tap_ce and a tap_rotate each; the cache's past taps:
+    # K-1 = 3 past samples of 12 x 16 bits = 576 flip-flops, one shift-enable copy per 256 of them
     want = {"tap": 2 * 3, "cache_shift": 3}
 
     def replicas(before: str, name: str) -> int:

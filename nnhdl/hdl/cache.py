@@ -23,7 +23,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .bram import ram_style
-from .fanout import chain_groups, replicated_register
+from .fanout import LOADS_PER_REPLICA, replicated_register
 
 __all__ = ["ActivationCache", "cache_latency", "cache_period", "cache_word"]
 
@@ -129,13 +129,14 @@ class ActivationCache(wiring.Component):
         # `old` shifts one word when the word read a cycle ago is valid.  That enable drives every bit of `old`
         # (thousands of flip-flops on a wide layer, the next layer's taps), so it is one flip-flop per group of
         # loads (nnhdl.hdl.fanout) with no logic before the CE pins.  It is 0 whenever the cache is idle.
-        copies, group = chain_groups(1, n_reads * ew, 1)  # one chain of bits, cut into contiguous runs
+        copies = -(-(n_reads * ew) // LOADS_PER_REPLICA)
         shift = replicated_register(m, busy & (c < n_reads), name="cache_shift", copies=copies)
         shifted = Signal(n_reads * ew)
         m.d.comb += shifted.eq(old >> ew | Mux(d_keep, rp.data.as_value(), 0) << (ew * (n_reads - 1)))
-        for g in range(copies):   # not `k`: that is the tap-word counter
-            lo, hi = group[0].index(g), len(group[0]) - group[0][::-1].index(g)
-            with m.If(shift[g]):
+        chunk = -(-(n_reads * ew) // copies)
+        for group, lo in enumerate(range(0, n_reads * ew, chunk)):   # not `k`: that is the tap-word counter
+            hi = min(lo + chunk, n_reads * ew)
+            with m.If(shift[group]):
                 m.d.sync += old[lo:hi].eq(shifted[lo:hi])
         vw = dim * self.width
         m.d.comb += self.o.payload.eq(Cat(*[old[t * f * ew:][:vw] for t in range(K - 1)], newest[:vw]))

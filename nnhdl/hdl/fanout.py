@@ -23,8 +23,7 @@ if TYPE_CHECKING:  # the synthesis scripts read the constants without loading Am
     from amaranth import Module, Signal
     from amaranth.hdl import ValueLike
 
-__all__ = ["REPLICA_PREFIX", "LOCAL_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "chain_groups",
-           "replicated_register"]
+__all__ = ["REPLICA_PREFIX", "LOCAL_PREFIX", "KEEP_REPLICAS", "LOADS_PER_REPLICA", "replicated_register"]
 
 #: flip-flops whose name starts with this are replicas that synthesis must keep apart
 REPLICA_PREFIX = "replica_"
@@ -32,27 +31,11 @@ REPLICA_PREFIX = "replica_"
 LOCAL_PREFIX = "local_"
 #: yosys commands (after the design is read) marking those flip-flops ``keep`` so opt_merge leaves them
 KEEP_REPLICAS = f"proc; setattr -set keep 1 w:{REPLICA_PREFIX}* w:{LOCAL_PREFIX}* %u %ci1 c:* %i"
-#: flip-flops one replica drives: a few slices' worth, so the net stays local.  64 was tried for fpga_wide
-#: (whose critical path is one replica's 160 CE loads, 8.65 ns of routing at 111.6 MHz): its placement was
-#: estimated at 99.5 MHz and the router diverged (8,000 overused wires at iteration 25), so 256 stays.
+#: flip-flops one replica drives: a few slices' worth, so the net stays local.  Tried and measured worse
+#: (yosys 0.70 + nextpnr 0.11, placer seed 2): 64 on fpga_wide (placement estimated at 99.5 MHz against
+#: 110.7, then the router diverged: 8,000 overused wires at iteration 25) and cutting tap chains longer
+#: than 256 bits into runs (fpga_po2 at 122.9 MHz against 128.6).
 LOADS_PER_REPLICA = 256
-
-
-def chain_groups(lanes: int, chain_len: int, width: int, loads: int = LOADS_PER_REPLICA) -> tuple[int, list[list[int]]]:
-    """Groups of at most ``loads`` flip-flops for ``lanes`` chains of ``chain_len`` items of ``width`` bits.
-
-    A group is whole neighbouring chains, or one of a chain's contiguous runs of equal length, so the
-    flip-flops one replica drives sit together.  Returns (number of groups, the group of item ``p`` of
-    chain ``lane``).
-    """
-    chain_bits = chain_len * width
-    if chain_bits <= loads:
-        per = max(1, min(lanes, loads // max(1, chain_bits)))
-        return -(-lanes // per), [[lane // per] * chain_len for lane in range(lanes)]
-    parts = -(-chain_bits // loads)
-    run = -(-chain_len // parts)
-    parts = -(-chain_len // run)
-    return lanes * parts, [[lane * parts + p // run for p in range(chain_len)] for lane in range(lanes)]
 
 
 def replicated_register(m: Module, next_value: ValueLike, *, name: str, copies: int, init: int = 0) -> list[Signal]:

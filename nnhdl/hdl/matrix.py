@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixedpoint import QFormat, accumulator_width, po2_encode as po2_encode_np
 from .arith import bits_for, const_mul, po2_encode, po2_layout
 from .bram import ram_style
-from .fanout import LOCAL_PREFIX, chain_groups, replicated_register
+from .fanout import LOADS_PER_REPLICA, LOCAL_PREFIX, replicated_register
 from .dot import DotProduct, Po2DotProduct
 from .mult import FABRIC, Multiplier
 from .store import WRITE_STAGES, WeightStore
@@ -208,7 +208,8 @@ class RowByMatrix(wiring.Component):
         # tap_ce == ~running | consume and rotate == running, every cycle; one copy of each per group of lane
         # chains (nnhdl.hdl.fanout), so no single flip-flop drives the whole register.  Slots rotate within
         # their chain (slot n feeds lane n mod L), so a chain sits near its lane: a group of chains is local.
-        copies, group = chain_groups(L, S, fmt.width)  # group[lane][slot n // L]
+        chains = max(1, min(L, LOADS_PER_REPLICA // (S * fmt.width)))  # chains per copy
+        copies = -(-L // chains)
         tap_ce = replicated_register(m, ~running_next | (rv_next & dot.ready_next), name="tap_ce", copies=copies,
                                      init=1)
         rotate = replicated_register(m, running_next, name="tap_rotate", copies=copies)
@@ -216,7 +217,7 @@ class RowByMatrix(wiring.Component):
             m.d.sync += [issuing.eq(1), a.eq(0), s_cnt.eq(0), o_cnt.eq(0)]
         m.d.sync += running.eq(running_next)
         for n in range(n_slots):
-            k = group[n % L][n // L]
+            k = (n % L) // chains
             with m.If(tap_ce[k]):
                 with m.If(rotate[k]):
                     m.d.sync += taps[n].eq(taps[(n + L) % n_slots])
