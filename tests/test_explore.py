@@ -45,12 +45,21 @@ def test_network_config_shape():
     ("[budget]\nsteps = 0\n", "budget.steps"),
     ("[model]\npo2 = \"all\"\nqformat = \"Q1.15\"\n", "model.qformat"),
     ("[hardware]\nboard = \"nexys\"\n", "hardware.board"),
+    ("[model]\nactivation = \"gelu\"\n", "model.activation"),
 ])
 def test_bad_space_names_the_key(extra, key):
     with pytest.raises(NnhdlError) as e:
         parse_space(extra, "s.toml")
     msg = str(e.value)
     assert msg.startswith(f"s.toml: {key}") and "\n" not in msg
+
+
+def test_every_registered_activation_is_a_knob():
+    """The activation knob offers the ops of nnhdl.ops (tanh included), and a point's network uses it."""
+    space = parse_space("[model]\nactivation = [\"relu\", \"tanh\"]\n", "s.toml")
+    assert space.choices["activation"] == ("relu", "tanh")
+    cfgs = [network_config(k, 4, 1, "p") for k in space.grid()]
+    assert sorted(c["layers"][0]["activation"] for c in cfgs) == ["relu", "tanh"]
 
 
 def test_random_strategy_is_seeded():

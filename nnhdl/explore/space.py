@@ -29,6 +29,7 @@ from typing import Any, Sequence
 from ..errors import NnhdlError
 from ..fixedpoint import MAX_WIDTH, MIN_WIDTH, QFormat
 from ..limits import MAX_CACHE, MAX_DIM, MAX_SAMPLE_RATE
+from ..ops import ACTIVATIONS
 
 try:  # Python >= 3.11
     import tomllib
@@ -57,7 +58,7 @@ MODEL_KNOBS: dict[str, tuple[type, Any, Any]] = {
     "po2": (str, PO2_PATTERNS, None),
     "qformat": (str, None, None),  # "Q4.12": integer bits (sign included) . fractional bits
     "rounding": (str, ("floor", "nearest"), None),
-    "activation": (str, ("relu", "none"), None),
+    "activation": (str, tuple(ACTIVATIONS), None),  # every registered op (nnhdl.ops)
 }
 HARDWARE_KNOBS: dict[str, tuple[type, Any, Any]] = {
     "board": (str, BOARDS, None),
