@@ -66,7 +66,9 @@ def test_build_report_and_flash_without_board(tmp_path, capsys):
     assert at == sorted(at), said
     assert list(rep["stage_seconds"]) == ["Amaranth -> Verilog (the pmod core)", "LiteX: SoC Verilog and build script",
                                           "yosys: synthesis", "nextpnr", "ecppack: bitstream"]
-    assert sum(rep["stage_seconds"].values()) <= rep["build_seconds"]
+    # every figure is rounded to 0.1 s on its own, so the sum may pass the total by half a tenth per figure
+    stages = rep["stage_seconds"]
+    assert sum(stages.values()) <= rep["build_seconds"] + 0.05 * (len(stages) + 1)
     assert rep["plan"]["lanes"] == rep["lanes"] and rep["plan"]["budget_cycles"] == rep["cycle_budget"]
     assert rep["plan"]["latency_cycles"] == rep["latency_cycles"]
     assert rep["latency_frames"] == 2 + rep["delay_frames"] and rep["delay_frames"] == 0  # 91 + 16 of 520
